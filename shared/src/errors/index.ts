@@ -1,0 +1,8 @@
+export { classifyError } from './classifyError.ts';
+export {
+  type FieldError,
+  InfraError,
+  type InfraErrorOptions,
+  type InfraErrorType,
+  isInfraError,
+} from './InfraError.ts';
