@@ -1,0 +1,77 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { metrics } from './powertools.ts';
+
+type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+interface MetricDefinition {
+  readonly name: string;
+  readonly unit: Unit;
+  readonly description: string;
+}
+
+/**
+ * Every metric the shared layer emits, by one name each, so that handlers, alarms and dashboards agree.
+ * The CDK app reads the same table.
+ */
+export const metricCatalog = {
+  published: { name: 'EventsPublished', unit: MetricUnit.Count, description: 'messages sent to a queue' },
+  handled: { name: 'EventsHandled', unit: MetricUnit.Count, description: 'messages or requests handled' },
+  handlingDuration: {
+    name: 'EventHandlingDuration',
+    unit: MetricUnit.Milliseconds,
+    description: 'time to handle one message or request',
+  },
+  errors: { name: 'EventErrors', unit: MetricUnit.Count, description: 'handling failures, by error type' },
+  retried: { name: 'EventsRetried', unit: MetricUnit.Count, description: 'messages returned for a retry' },
+  deadLettered: {
+    name: 'EventsDeadLettered',
+    unit: MetricUnit.Count,
+    description: 'messages sent to a dead-letter queue',
+  },
+  reprocessed: {
+    name: 'EventsReprocessed',
+    unit: MetricUnit.Count,
+    description: 'messages redriven from a dead-letter queue',
+  },
+  stored: { name: 'EventsStored', unit: MetricUnit.Count, description: 'events written to the event store' },
+  configRefreshFailed: {
+    name: 'ConfigRefreshFailed',
+    unit: MetricUnit.Count,
+    description: 'config refreshes that failed or brought an invalid value; the last good config stayed',
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type MetricKey = keyof typeof metricCatalog;
+
+/** Dimensions a metric may carry; few and of low cardinality, since each value is its own CloudWatch series. */
+export type MetricDimensions = Partial<Record<'eventType' | 'queue' | 'errorType' | 'component', string>>;
+
+/**
+ * Records one catalog metric. Without dimensions it joins the invocation's buffer (flushed by the handler's
+ * metrics middleware); with dimensions it is written at once as its own EMF line.
+ */
+export function recordMetric(key: MetricKey, value = 1, dimensions?: MetricDimensions): void {
+  const { name, unit } = metricCatalog[key];
+  const entries = dimensions ? Object.entries(dimensions).filter(([, v]) => v) : [];
+  if (entries.length === 0) {
+    metrics.addMetric(name, unit, value);
+    return;
+  }
+  const single = metrics.singleMetric();
+  for (const [dimension, dimensionValue] of entries) single.addDimension(dimension, dimensionValue as string);
+  single.addMetric(name, unit, value);
+}
+
+/** The catalog as typed helpers: `eventMetrics.handled()`, `eventMetrics.handlingDuration(12.5)`, … */
+export const eventMetrics = {
+  published: (count = 1, dimensions?: MetricDimensions) => recordMetric('published', count, dimensions),
+  handled: (count = 1, dimensions?: MetricDimensions) => recordMetric('handled', count, dimensions),
+  handlingDuration: (ms: number, dimensions?: MetricDimensions) =>
+    recordMetric('handlingDuration', ms, dimensions),
+  errors: (errorType: string, count = 1, dimensions?: MetricDimensions) =>
+    recordMetric('errors', count, { ...dimensions, errorType }),
+  retried: (count = 1, dimensions?: MetricDimensions) => recordMetric('retried', count, dimensions),
+  deadLettered: (count = 1, dimensions?: MetricDimensions) => recordMetric('deadLettered', count, dimensions),
+  reprocessed: (count = 1, dimensions?: MetricDimensions) => recordMetric('reprocessed', count, dimensions),
+  stored: (count = 1, dimensions?: MetricDimensions) => recordMetric('stored', count, dimensions),
+};
