@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'functions/**/*.test.ts'],
+    globalSetup: ['test/setup/global.ts'],
+    reporters: ['default', './test/setup/summary-reporter.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    env: {
+      // Powertools writes through the global console in dev mode, where tests can read what it emits.
+      POWERTOOLS_DEV: 'true',
+      POWERTOOLS_SERVICE_NAME: 'lambda-infra-test',
+      POWERTOOLS_METRICS_NAMESPACE: 'lambda-infra-test',
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    },
+  },
+});
