@@ -172,12 +172,35 @@ function zodFields(issues: unknown): FieldError[] {
 }
 
 /** What one error, looked at alone, says about itself; undefined when it says nothing recognisable. */
+/**
+ * The error's name and the class names along its prototype chain: node-redis leaves `name` as 'Error' and is
+ * known only by class (`SimpleError extends ErrorReply`). Bundles must keep class names (esbuild `keepNames`).
+ */
+function namesOf(error: ErrorLike): Set<string> {
+  const names = new Set<string>();
+  if (typeof error.name === 'string' && error.name !== 'Error') names.add(error.name);
+  let proto: unknown = Object.getPrototypeOf(error);
+  while (proto && proto !== Error.prototype && proto !== Object.prototype) {
+    const ctor = (proto as { constructor?: { name?: string } }).constructor;
+    if (ctor?.name) names.add(ctor.name);
+    proto = Object.getPrototypeOf(proto);
+  }
+  return names;
+}
+
+const hasAny = (names: Set<string>, set: ReadonlySet<string>) => [...names].some((n) => set.has(n));
+
 function verdictOf(error: ErrorLike): Verdict | undefined {
-  const name = typeof error.name === 'string' ? error.name : '';
+  const names = namesOf(error);
+  const name: string = names.values().next().value ?? '';
   const message = typeof error.message === 'string' ? error.message : '';
   const code = typeof error.code === 'string' ? error.code : undefined;
 
   if (name === 'ZodError') return { type: 'validation', fields: zodFields(error.issues) };
+
+  // Socket errors first: the SDK attaches $metadata to those too.
+  if (code && TIMEOUT_CODES.has(code)) return { type: 'timeout', code };
+  if (code && NETWORK_CODES.has(code)) return { type: 'connection', code };
 
   // AWS SDK v3 service errors carry $metadata and $fault; their name is the service's error code.
   const metadata = error.$metadata as { httpStatusCode?: number } | undefined;
@@ -193,13 +216,10 @@ function verdictOf(error: ErrorLike): Verdict | undefined {
     return { type: 'internal', code: name };
   }
 
-  if (code && TIMEOUT_CODES.has(code)) return { type: 'timeout', code };
-  if (code && NETWORK_CODES.has(code)) return { type: 'connection', code };
-  if (TIMEOUT_NAMES.has(name)) return { type: 'timeout', code: name };
-  if (REDIS_CONNECTION.has(name)) return { type: 'connection', code: name };
-  if (name === 'WatchError') return { type: 'internal', retryable: true, code: name };
-  if (name === 'ErrorReply' || name === 'SimpleError' || name === 'BlobError')
-    return redisReplyVerdict(message);
+  if (hasAny(names, TIMEOUT_NAMES)) return { type: 'timeout', code: name };
+  if (hasAny(names, REDIS_CONNECTION)) return { type: 'connection', code: name };
+  if (names.has('WatchError')) return { type: 'internal', retryable: true, code: name };
+  if (names.has('ErrorReply')) return redisReplyVerdict(message);
 
   if (code) {
     const sql = sqlStateVerdict(code);
