@@ -1,0 +1,90 @@
+export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+/** What a check may return; returning nothing means healthy. A check that throws is unhealthy. */
+export interface CheckOutcome {
+  status: HealthStatus;
+  message?: string;
+}
+
+export interface HealthCheck {
+  name: string;
+  /** An unhealthy critical check makes the whole service unhealthy; a non-critical one only degrades it. */
+  critical?: boolean;
+  /** Default 1000 ms; a check still running then is unhealthy. */
+  timeoutMs?: number;
+  check(): Promise<CheckOutcome | undefined> | CheckOutcome | undefined;
+}
+
+export interface ComponentHealth {
+  name: string;
+  status: HealthStatus;
+  critical: boolean;
+  latencyMs: number;
+  message?: string;
+}
+
+export interface HealthReport {
+  status: HealthStatus;
+  checkedAt: string;
+  components: ComponentHealth[];
+}
+
+export interface Health {
+  check(): Promise<HealthReport>;
+  add(check: HealthCheck): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 1_000;
+
+async function run(check: HealthCheck): Promise<ComponentHealth> {
+  const critical = check.critical ?? true;
+  const timeoutMs = check.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<CheckOutcome>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ status: 'unhealthy', message: `timed out after ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+  });
+  let outcome: CheckOutcome;
+  try {
+    outcome =
+      (await Promise.race([Promise.resolve().then(() => check.check()), timeout])) ??
+      ({ status: 'healthy' } as const);
+  } catch (error) {
+    outcome = { status: 'unhealthy', message: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    name: check.name,
+    status: outcome.status,
+    critical,
+    latencyMs: Math.round((performance.now() - started) * 100) / 100,
+    ...(outcome.message ? { message: outcome.message } : {}),
+  };
+}
+
+function aggregate(components: ComponentHealth[]): HealthStatus {
+  if (components.some((c) => c.status === 'unhealthy' && c.critical)) return 'unhealthy';
+  if (components.some((c) => c.status !== 'healthy')) return 'degraded';
+  return 'healthy';
+}
+
+/**
+ * Runs every check at once, each within its own timeout, and folds them into one status: unhealthy when a
+ * critical check is, degraded when any check is not healthy, healthy otherwise.
+ */
+export function createHealth(checks: HealthCheck[] = []): Health {
+  const all = [...checks];
+  return {
+    add(check) {
+      all.push(check);
+    },
+    async check() {
+      const components = await Promise.all(all.map(run));
+      return { status: aggregate(components), checkedAt: new Date().toISOString(), components };
+    },
+  };
+}
