@@ -11,6 +11,8 @@ export default defineConfig({
     env: {
       // Powertools writes through the global console in dev mode, where tests can read what it emits.
       POWERTOOLS_DEV: 'true',
+      // Dev mode turns metrics off unless told otherwise; the tests read the EMF they write.
+      POWERTOOLS_METRICS_DISABLED: 'false',
       POWERTOOLS_SERVICE_NAME: 'lambda-infra-test',
       POWERTOOLS_METRICS_NAMESPACE: 'lambda-infra-test',
       POWERTOOLS_LOG_LEVEL: 'WARN',

@@ -1,0 +1,11 @@
+export { type BindingName, bindings, parameterPath, readBinding } from './bindings.ts';
+export {
+  CONFIG_COMPONENT,
+  type ComponentStatus,
+  ConfigSource,
+  type ConfigSourceOptions,
+  sharedConfigSource,
+} from './ConfigSource.ts';
+export { type ChangeListener, type Config, type DefineConfigOptions, defineConfig } from './defineConfig.ts';
+export { type ConfigFreshnessCheckOptions, configFreshnessCheck } from './health.ts';
+export { OVERRIDE_PREFIX } from './layering.ts';
