@@ -7,5 +7,17 @@ export {
   sharedConfigSource,
 } from './ConfigSource.ts';
 export { type ChangeListener, type Config, type DefineConfigOptions, defineConfig } from './defineConfig.ts';
+export {
+  type ConfigDifference,
+  type ConfigEntry,
+  diffConfig,
+  exportConfig,
+  getConfigValue,
+  type ImportResult,
+  importConfig,
+  readConfigFolder,
+  readConfigParameters,
+  type Scope,
+} from './folder.ts';
 export { type ConfigFreshnessCheckOptions, configFreshnessCheck } from './health.ts';
 export { OVERRIDE_PREFIX } from './layering.ts';

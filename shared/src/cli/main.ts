@@ -1,0 +1,170 @@
+import { readdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { diffConfig, exportConfig, getConfigValue, importConfig } from '../config/folder.ts';
+import { classifyError, InfraError } from '../errors/index.ts';
+import { startSsmEndpoint } from '../local/ssm/index.ts';
+
+export const USAGE = `Usage: lambda-infra <command>
+
+  config import  --env ENV [--service S] [--dir DIR] [--prune] [--dry-run]
+                 write {DIR}/{env}/{service}/{component}.json to /config/{env}/{service}/{component}
+  config export  --env ENV [--service S] [--dir DIR]
+                 write the parameters back into the folder
+  config diff    --env ENV [--service S] [--dir DIR] [--exit-code]
+                 show what an import would change (--exit-code: exit 1 when anything would)
+  config get     ENV SERVICE COMPONENT
+                 print one component's JSON, decrypted
+  local ssm      [--port N] [--host H] [--seed DIR]
+                 run the local SSM endpoint (--seed: import every env of a config folder first)
+
+  DIR defaults to infra/config. A file named {component}.secure.json is a SecureString.
+  SSM is reached through the SDK's usual settings: AWS_ENDPOINT_URL_SSM or AWS_ENDPOINT_URL, AWS_REGION,
+  credentials; --endpoint-url and --region override them.`;
+
+class UsageError extends Error {}
+
+interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const options = {
+  env: { type: 'string' },
+  service: { type: 'string' },
+  dir: { type: 'string', default: 'infra/config' },
+  prune: { type: 'boolean', default: false },
+  'dry-run': { type: 'boolean', default: false },
+  'exit-code': { type: 'boolean', default: false },
+  port: { type: 'string', default: '0' },
+  host: { type: 'string', default: '127.0.0.1' },
+  seed: { type: 'string' },
+  'endpoint-url': { type: 'string' },
+  region: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+function clientFor(values: Values, endpoint?: string): SSMClient {
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  return new SSMClient({
+    ...((endpoint ?? values['endpoint-url']) ? { endpoint: endpoint ?? values['endpoint-url'] } : {}),
+    ...(region ? { region } : { region: 'us-east-1' }),
+  });
+}
+
+function requireEnv(values: Values): string {
+  if (!values.env) throw new UsageError('--env is required');
+  return values.env;
+}
+
+async function runConfig(
+  action: string | undefined,
+  args: string[],
+  values: Values,
+  io: Io,
+): Promise<number> {
+  const scope = () => ({ env: requireEnv(values), ...(values.service ? { service: values.service } : {}) });
+  const client = clientFor(values);
+  try {
+    switch (action) {
+      case 'import': {
+        const result = await importConfig(client, values.dir, scope(), {
+          prune: values.prune,
+          dryRun: values['dry-run'],
+        });
+        const verb = values['dry-run'] ? 'would write' : 'wrote';
+        for (const name of result.written) io.out(`${verb} ${name}`);
+        for (const name of result.deleted)
+          io.out(`${values['dry-run'] ? 'would delete' : 'deleted'} ${name}`);
+        io.out(
+          `${result.written.length} written, ${result.unchanged.length} unchanged, ${result.deleted.length} deleted`,
+        );
+        return 0;
+      }
+      case 'export': {
+        const files = await exportConfig(client, values.dir, scope());
+        for (const file of files) io.out(`wrote ${file}`);
+        io.out(`${files.length} component(s) exported`);
+        return 0;
+      }
+      case 'diff': {
+        const differences = await diffConfig(client, values.dir, scope());
+        for (const d of differences) {
+          const mark = d.kind === 'added' ? '+' : d.kind === 'removed' ? '-' : '~';
+          const note =
+            d.kind === 'added' ? ' (only in the folder)' : d.kind === 'removed' ? ' (only in SSM)' : '';
+          io.out(`${mark} ${d.name}${note}`);
+          for (const field of d.fields) io.out(`    ${field}`);
+        }
+        io.out(differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`);
+        return values['exit-code'] && differences.length > 0 ? 1 : 0;
+      }
+      case 'get': {
+        const [env, service, component] = args;
+        if (!env || !service || !component) throw new UsageError('config get takes ENV SERVICE COMPONENT');
+        io.out(JSON.stringify(await getConfigValue(client, env, service, component), null, 2));
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown config command: ${action ?? '(none)'}`);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+async function runLocalSsm(values: Values, io: Io): Promise<number> {
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new UsageError(`--port must be 0-65535, got ${values.port}`);
+  const endpoint = await startSsmEndpoint({ port, host: values.host });
+  if (values.seed) {
+    const client = clientFor(values, endpoint.url);
+    try {
+      const envs = (await readdir(values.seed, { withFileTypes: true })).filter((e) => e.isDirectory());
+      for (const env of envs) {
+        const result = await importConfig(client, values.seed, { env: env.name });
+        io.out(`seeded ${result.written.length} component(s) of ${env.name} from ${values.seed}`);
+      }
+    } finally {
+      client.destroy();
+    }
+  }
+  io.out(`SSM endpoint listening on ${endpoint.url}`);
+  io.out(`export AWS_ENDPOINT_URL_SSM=${endpoint.url}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await endpoint.close();
+  return 0;
+}
+
+/** Runs one command line; resolves with the exit code. */
+export async function main(
+  argv: string[],
+  io: Io = { out: console.log, err: console.error },
+): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const [group, action, ...rest] = positionals;
+    if (values.help || !group) {
+      io.out(USAGE);
+      return values.help ? 0 : 2;
+    }
+    if (group === 'config') return await runConfig(action, rest, values, io);
+    if (group === 'local' && action === 'ssm') return await runLocalSsm(values, io);
+    throw new UsageError(`unknown command: ${positionals.join(' ')}`);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`lambda-infra: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    const infra = error instanceof InfraError ? error : classifyError(error, 'cli');
+    io.err(`lambda-infra: ${infra.code ? `${infra.code}: ` : ''}${infra.message || infra.code || 'failed'}`);
+    return 1;
+  }
+}

@@ -1,0 +1,235 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ssmClient } from '../support/aws.ts';
+
+const BIN = resolve('shared/bin/lambda-infra.ts');
+
+let endpoint: SsmEndpoint;
+let ssm: SSMClient;
+let dir: string;
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, AWS_ENDPOINT_URL_SSM: endpoint.url, AWS_REGION: 'us-east-1' } },
+      (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function writeJson(path: string, value: unknown) {
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, JSON.stringify(value, null, 2));
+}
+
+async function value(name: string) {
+  const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+  return {
+    type: Parameter?.Type,
+    value: JSON.parse(Parameter?.Value ?? 'null'),
+    version: Parameter?.Version,
+  };
+}
+
+beforeAll(async () => {
+  endpoint = await startSsmEndpoint();
+  ssm = ssmClient(endpoint.url);
+});
+
+afterAll(async () => {
+  ssm.destroy();
+  await endpoint.close();
+});
+
+beforeEach(async () => {
+  endpoint.store.clear();
+  dir = await mkdtemp(join(tmpdir(), 'lambda-infra-config-'));
+  await writeJson(join(dir, 'dev/orders/cache.json'), { host: 'cache.dev', pool: { max: 5 } });
+  await writeJson(join(dir, 'dev/orders/db.secure.json'), { user: 'app', password: 'hunter2' });
+  await writeJson(join(dir, 'dev/billing/flags.json'), { beta: true });
+  await writeJson(join(dir, 'prod/orders/cache.json'), { host: 'cache.prod', pool: { max: 50 } });
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('lambda-infra config', () => {
+  it('import writes each file of the env to its parameter, SecureString for .secure.json', async () => {
+    const result = await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('3 written, 0 unchanged, 0 deleted');
+    expect(await value('/config/dev/orders/cache')).toMatchObject({
+      type: 'String',
+      value: { host: 'cache.dev', pool: { max: 5 } },
+    });
+    expect(await value('/config/dev/orders/db')).toMatchObject({
+      type: 'SecureString',
+      value: { password: 'hunter2' },
+    });
+    expect(await value('/config/dev/billing/flags')).toMatchObject({ value: { beta: true } });
+    expect(endpoint.store.size).toBe(3);
+  });
+
+  it('import again changes nothing, so versions move only on real changes', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    const again = await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    expect(again.stdout).toContain('0 written, 3 unchanged');
+    expect((await value('/config/dev/orders/cache')).version).toBe(1);
+  });
+
+  it('export writes back the same files', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+    const out = await mkdtemp(join(tmpdir(), 'lambda-infra-export-'));
+
+    const result = await cli('config', 'export', '--env', 'dev', '--dir', out);
+
+    expect(result.code).toBe(0);
+    expect((await readdir(join(out, 'dev/orders'))).sort()).toEqual(['cache.json', 'db.secure.json']);
+    for (const file of ['dev/orders/cache.json', 'dev/orders/db.secure.json', 'dev/billing/flags.json']) {
+      expect(JSON.parse(await readFile(join(out, file), 'utf8'))).toEqual(
+        JSON.parse(await readFile(join(dir, file), 'utf8')),
+      );
+    }
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('diff shows added, removed and changed components field by field, masking secure values', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+    await writeJson(join(dir, 'dev/orders/cache.json'), { host: 'cache.dev', pool: { max: 10 } });
+    await writeJson(join(dir, 'dev/orders/db.secure.json'), { user: 'app', password: 'rotated' });
+    await writeJson(join(dir, 'dev/orders/queue.json'), { batchSize: 10 });
+    await rm(join(dir, 'dev/billing'), { recursive: true });
+
+    const result = await cli('config', 'diff', '--env', 'dev', '--dir', dir, '--exit-code');
+
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        '- /config/dev/billing/flags (only in SSM)',
+        '~ /config/dev/orders/cache',
+        '    pool.max: 5 -> 10',
+        '~ /config/dev/orders/db',
+        '    password: *** -> ***',
+        '+ /config/dev/orders/queue (only in the folder)',
+        '4 difference(s)',
+      ]),
+    );
+    expect(result.stdout).not.toContain('rotated');
+  });
+
+  it('diff after an import reports nothing and exits 0', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    const result = await cli(
+      'config',
+      'diff',
+      '--env',
+      'dev',
+      '--service',
+      'orders',
+      '--dir',
+      dir,
+      '--exit-code',
+    );
+
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe('no differences');
+  });
+
+  it('get prints one component decrypted', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    const result = await cli('config', 'get', 'dev', 'orders', 'db');
+
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ user: 'app', password: 'hunter2' });
+  });
+
+  it('import --prune deletes components the folder no longer has, only within the scope', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+    await cli('config', 'import', '--env', 'prod', '--dir', dir);
+    await rm(join(dir, 'dev/billing'), { recursive: true });
+
+    const result = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--prune');
+
+    expect(result.stdout).toContain('deleted /config/dev/billing/flags');
+    expect(endpoint.store.size).toBe(3);
+    expect((await value('/config/prod/orders/cache')).value.host).toBe('cache.prod');
+  });
+
+  it('refuses a folder with an invalid file, names it, and writes nothing', async () => {
+    await writeFile(join(dir, 'dev/orders/broken.json'), '{"host": ');
+    await writeJson(join(dir, 'dev/orders/list.json'), [1, 2]);
+
+    const result = await cli('config', 'import', '--env', 'dev', '--dir', dir);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(join(dir, 'dev/orders/broken.json'));
+    expect(result.stderr).toContain('not valid JSON');
+    expect(result.stderr).toContain('list.json: must hold a JSON object');
+    expect(endpoint.store.size).toBe(0);
+  });
+
+  it('says what is wrong with the command line and exits 2', async () => {
+    const noEnv = await cli('config', 'import', '--dir', dir);
+    const unknown = await cli('config', 'explode');
+    const badFlag = await cli('config', 'import', '--env', 'dev', '--no-such-flag');
+
+    expect([noEnv.code, unknown.code, badFlag.code]).toEqual([2, 2, 2]);
+    expect(noEnv.stderr).toContain('--env is required');
+    expect(unknown.stderr).toContain('unknown config command: explode');
+  });
+
+  it('reports an SSM failure with its code and exits 1', async () => {
+    endpoint.failNext({ code: 'AccessDeniedException', message: 'not allowed here', times: 5 });
+
+    const result = await cli('config', 'get', 'dev', 'orders', 'cache');
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('lambda-infra: AccessDeniedException: not allowed here');
+  });
+});
+
+describe('lambda-infra local ssm', () => {
+  let child: ChildProcess | undefined;
+
+  afterEach(() => {
+    child?.kill('SIGKILL');
+  });
+
+  it('prints the URL it listens on, serves the seeded config, and stops on SIGTERM', async () => {
+    child = spawn(process.execPath, [BIN, 'local', 'ssm', '--port', '0', '--seed', dir], {
+      env: { ...process.env, AWS_REGION: 'us-east-1' },
+    });
+    let output = '';
+    const url = await new Promise<string>((found, fail) => {
+      child!.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) found(match[1]!);
+      });
+      child!.once('exit', (code) => fail(new Error(`exited ${code}: ${output}`)));
+    });
+    const client = ssmClient(url);
+
+    const { Parameter } = await client.send(new GetParameterCommand({ Name: '/config/prod/orders/cache' }));
+    const exit = new Promise<number | null>((done) => child!.once('exit', done));
+    child.kill('SIGTERM');
+
+    expect(output).toContain('seeded 3 component(s) of dev');
+    expect(JSON.parse(Parameter?.Value ?? '')).toEqual({ host: 'cache.prod', pool: { max: 50 } });
+    expect(await exit).toBe(0);
+    client.destroy();
+  });
+});
