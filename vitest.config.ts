@@ -16,6 +16,8 @@ export default defineConfig({
       POWERTOOLS_SERVICE_NAME: 'lambda-infra-test',
       POWERTOOLS_METRICS_NAMESPACE: 'lambda-infra-test',
       POWERTOOLS_LOG_LEVEL: 'WARN',
+      // Lambda sets this; Powertools counts a cold start only for on-demand environments.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',

@@ -1,0 +1,19 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { logger, metrics, tracer } from '../observability/index.ts';
+
+/**
+ * The base every handler of this library sits on: middy with the Powertools tracer, logger (Lambda context on
+ * every line, per-invocation keys reset) and metrics (flushed per invocation, cold start counted) middlewares.
+ */
+export function withPowertools<TEvent, TResult>(
+  handler: (event: TEvent, context: Context) => Promise<TResult>,
+) {
+  return middy<TEvent, TResult>(handler)
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+}
