@@ -6,14 +6,18 @@ import type { Context } from 'aws-lambda';
 import { logger, metrics, tracer } from '../observability/index.ts';
 
 /**
- * The base every handler of this library sits on: middy with the Powertools tracer, logger (Lambda context on
- * every line, per-invocation keys reset) and metrics (flushed per invocation, cold start counted) middlewares.
+ * The base every handler of this library sits on: middy with the Powertools tracer (a subsegment per invocation,
+ * responses not recorded), logger (Lambda context on every line, per-invocation keys reset) and metrics (flushed
+ * per invocation, cold start counted) middlewares.
  */
 export function withPowertools<TEvent, TResult>(
   handler: (event: TEvent, context: Context) => Promise<TResult>,
 ) {
-  return middy<TEvent, TResult>(handler)
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  return (
+    middy<TEvent, TResult>(handler)
+      // Responses stay out of traces: they may carry personal data, and X-Ray metadata is capped at 64 KB.
+      .use(captureLambdaHandler(tracer, { captureResponse: false }))
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  );
 }
