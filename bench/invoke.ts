@@ -1,0 +1,60 @@
+// Runs in a fresh process: imports one bundled handler and invokes it, as the Lambda runtime would.
+//   node bench/invoke.ts <bundle> cold          -> import + first invocation
+//   node bench/invoke.ts <bundle> warm <count>  -> per-invocation time over <count> warm invocations
+import { pathToFileURL } from 'node:url';
+
+const [bundle, mode, countArg] = process.argv.slice(2);
+const event = {
+  version: '2.0',
+  routeKey: 'POST /hello',
+  rawPath: '/hello',
+  rawQueryString: '',
+  headers: { 'content-type': 'application/json' },
+  requestContext: {
+    accountId: '123456789012',
+    apiId: 'bench',
+    domainName: 'bench.example',
+    domainPrefix: 'bench',
+    http: { method: 'POST', path: '/hello', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'bench' },
+    requestId: 'bench-request',
+    routeKey: 'POST /hello',
+    stage: '$default',
+    time: '',
+    timeEpoch: 0,
+  },
+  body: '{"name":"world"}',
+  isBase64Encoded: false,
+};
+let n = 0;
+const context = () => ({
+  functionName: 'bench',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:bench',
+  memoryLimitInMB: '512',
+  awsRequestId: `req-${++n}`,
+  logGroupName: '/aws/lambda/bench',
+  logStreamName: 'bench',
+  callbackWaitsForEmptyEventLoop: false,
+  getRemainingTimeInMillis: () => 10_000,
+});
+
+const started = performance.now();
+const { handler } = await import(pathToFileURL(bundle!).href);
+const imported = performance.now();
+const first = await handler(event, context());
+const invoked = performance.now();
+if (first.statusCode !== 200) throw new Error(`the handler answered ${first.statusCode}: ${first.body}`);
+
+const result: Record<string, number> = {
+  importMs: imported - started,
+  firstInvocationMs: invoked - imported,
+  coldMs: invoked - started,
+};
+if (mode === 'warm') {
+  const count = Number(countArg);
+  for (let i = 0; i < 2_000; i++) await handler(event, context());
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) await handler(event, context());
+  result.warmMicros = ((performance.now() - t0) * 1_000) / count;
+}
+process.stderr.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
