@@ -209,8 +209,10 @@ describe('lambda-infra local ssm', () => {
   });
 
   it('prints the URL it listens on, serves the seeded config, and stops on SIGTERM', async () => {
+    // As a new user runs it: no AWS region, credentials or endpoint in the environment.
+    const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
     child = spawn(process.execPath, [BIN, 'local', 'ssm', '--port', '0', '--seed', dir], {
-      env: { ...process.env, AWS_REGION: 'us-east-1' },
+      env: { ...bare, HOME: dir },
     });
     let output = '';
     const url = await new Promise<string>((found, fail) => {

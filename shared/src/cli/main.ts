@@ -46,11 +46,22 @@ const options = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
-function clientFor(values: Values, endpoint?: string): SSMClient {
+/** A client for SSM as the SDK finds it (endpoint, region and credentials from the environment or flags). */
+function clientFor(values: Values): SSMClient {
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  // No default region: an import that lands in a region nobody named is worse than an error.
   return new SSMClient({
-    ...((endpoint ?? values['endpoint-url']) ? { endpoint: endpoint ?? values['endpoint-url'] } : {}),
-    ...(region ? { region } : { region: 'us-east-1' }),
+    ...(values['endpoint-url'] ? { endpoint: values['endpoint-url'] } : {}),
+    ...(region ? { region } : {}),
+  });
+}
+
+/** A client for the endpoint this process started: it needs no real region or credentials. */
+function localClient(url: string, region: string): SSMClient {
+  return new SSMClient({
+    endpoint: url,
+    region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
 }
 
@@ -121,7 +132,7 @@ async function runLocalSsm(values: Values, io: Io): Promise<number> {
     throw new UsageError(`--port must be 0-65535, got ${values.port}`);
   const endpoint = await startSsmEndpoint({ port, host: values.host });
   if (values.seed) {
-    const client = clientFor(values, endpoint.url);
+    const client = localClient(endpoint.url, endpoint.store.region);
     try {
       const envs = (await readdir(values.seed, { withFileTypes: true })).filter((e) => e.isDirectory());
       for (const env of envs) {
