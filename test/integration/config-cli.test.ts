@@ -2,23 +2,22 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ssmClient } from '../support/aws.ts';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ssmClient, useSsmEndpoint } from '../support/aws.ts';
 
 const BIN = resolve('shared/bin/lambda-infra.ts');
 
-let endpoint: SsmEndpoint;
-let ssm: SSMClient;
 let dir: string;
+
+const local = useSsmEndpoint();
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, AWS_ENDPOINT_URL_SSM: endpoint.url, AWS_REGION: 'us-east-1' } },
+      { env: { ...process.env, AWS_ENDPOINT_URL_SSM: local.endpoint.url, AWS_REGION: 'us-east-1' } },
       (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -30,7 +29,7 @@ async function writeJson(path: string, value: unknown) {
 }
 
 async function value(name: string) {
-  const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+  const { Parameter } = await local.ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
   return {
     type: Parameter?.Type,
     value: JSON.parse(Parameter?.Value ?? 'null'),
@@ -38,18 +37,7 @@ async function value(name: string) {
   };
 }
 
-beforeAll(async () => {
-  endpoint = await startSsmEndpoint();
-  ssm = ssmClient(endpoint.url);
-});
-
-afterAll(async () => {
-  ssm.destroy();
-  await endpoint.close();
-});
-
 beforeEach(async () => {
-  endpoint.store.clear();
   dir = await mkdtemp(join(tmpdir(), 'lambda-infra-config-'));
   await writeJson(join(dir, 'dev/orders/cache.json'), { host: 'cache.dev', pool: { max: 5 } });
   await writeJson(join(dir, 'dev/orders/db.secure.json'), { user: 'app', password: 'hunter2' });
@@ -76,7 +64,7 @@ describe('lambda-infra config', () => {
       value: { password: 'hunter2' },
     });
     expect(await value('/config/dev/billing/flags')).toMatchObject({ value: { beta: true } });
-    expect(endpoint.store.size).toBe(3);
+    expect(local.endpoint.store.size).toBe(3);
   });
 
   it('import again changes nothing, so versions move only on real changes', async () => {
@@ -164,7 +152,7 @@ describe('lambda-infra config', () => {
     const result = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--prune');
 
     expect(result.stdout).toContain('deleted /config/dev/billing/flags');
-    expect(endpoint.store.size).toBe(3);
+    expect(local.endpoint.store.size).toBe(3);
     expect((await value('/config/prod/orders/cache')).value.host).toBe('cache.prod');
   });
 
@@ -178,7 +166,7 @@ describe('lambda-infra config', () => {
     expect(result.stderr).toContain(join(dir, 'dev/orders/broken.json'));
     expect(result.stderr).toContain('not valid JSON');
     expect(result.stderr).toContain('list.json: must hold a JSON object');
-    expect(endpoint.store.size).toBe(0);
+    expect(local.endpoint.store.size).toBe(0);
   });
 
   it('says what is wrong with the command line and exits 2', async () => {
@@ -192,7 +180,7 @@ describe('lambda-infra config', () => {
   });
 
   it('reports an SSM failure with its code and exits 1', async () => {
-    endpoint.failNext({ code: 'AccessDeniedException', message: 'not allowed here', times: 5 });
+    local.endpoint.failNext({ code: 'AccessDeniedException', message: 'not allowed here', times: 5 });
 
     const result = await cli('config', 'get', 'dev', 'orders', 'cache');
 

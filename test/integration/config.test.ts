@@ -1,17 +1,16 @@
-import { PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { ConfigSource, configFreshnessCheck, defineConfig } from '@lambda-infra/shared/config';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { createHealth } from '@lambda-infra/shared/health';
-import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { failure, ssmClient } from '../support/aws.ts';
+import { failure, ssmClient, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 
-let endpoint: SsmEndpoint;
-let ssm: SSMClient;
 let now: number;
 let emitted: Emitted;
+
+const local = useSsmEndpoint();
 
 const PATH = '/config/test/orders';
 
@@ -23,7 +22,7 @@ const cacheSchema = z.object({
 });
 
 async function put(component: string, value: unknown, type: 'String' | 'SecureString' = 'String') {
-  await ssm.send(
+  await local.ssm.send(
     new PutParameterCommand({
       Name: `${PATH}/${component}`,
       Value: typeof value === 'string' ? value : JSON.stringify(value),
@@ -34,22 +33,10 @@ async function put(component: string, value: unknown, type: 'String' | 'SecureSt
 }
 
 function source(environment: NodeJS.ProcessEnv = {}) {
-  return new ConfigSource({ env: 'test', service: 'orders', client: ssm, now: () => now, environment });
+  return new ConfigSource({ env: 'test', service: 'orders', client: local.ssm, now: () => now, environment });
 }
 
-beforeAll(async () => {
-  endpoint = await startSsmEndpoint();
-  ssm = ssmClient(endpoint.url);
-});
-
-afterAll(async () => {
-  ssm.destroy();
-  await endpoint.close();
-});
-
 beforeEach(() => {
-  endpoint.store.clear();
-  endpoint.resetCalls();
   now = 1_000_000;
   emitted = captureConsole();
 });
@@ -75,23 +62,23 @@ describe('defineConfig', () => {
     await put('cache', { host: 'h', port: 1, defaultTtl: 1, tls: true });
     const cache = defineConfig({ component: 'cache', schema: cacheSchema, source: source() });
     await cache.get();
-    endpoint.resetCalls();
+    local.endpoint.resetCalls();
 
     for (let i = 0; i < 100; i++) {
       now += 500;
       await cache.get();
     }
-    const withinTtl = endpoint.calls();
+    const withinTtl = local.endpoint.calls();
     now += 60_000;
     await cache.get();
 
     expect(withinTtl).toBe(0);
-    expect(endpoint.calls()).toBe(1);
+    expect(local.endpoint.calls()).toBe(1);
   });
 
   it('loads 25 components of one service in at most 3 calls', async () => {
     for (let i = 0; i < 25; i++) await put(`c${i}`, { n: i });
-    endpoint.resetCalls();
+    local.endpoint.resetCalls();
     const shared = source();
     const configs = Array.from({ length: 25 }, (_, i) =>
       defineConfig({ component: `c${i}`, schema: z.object({ n: z.number() }), source: shared }),
@@ -100,8 +87,8 @@ describe('defineConfig', () => {
     const values = await Promise.all(configs.map((c) => c.get()));
 
     expect(values.map((v) => v.n)).toEqual(Array.from({ length: 25 }, (_, i) => i));
-    expect(endpoint.calls()).toBeLessThanOrEqual(3);
-    expect(endpoint.calls('GetParametersByPath')).toBe(endpoint.calls());
+    expect(local.endpoint.calls()).toBeLessThanOrEqual(3);
+    expect(local.endpoint.calls('GetParametersByPath')).toBe(local.endpoint.calls());
   });
 
   it('yields the defaults for a component that has no parameter', async () => {
@@ -221,13 +208,13 @@ describe('defineConfig', () => {
     const health = createHealth([configFreshnessCheck({ sources: () => [shared] })]);
     await cache.get();
 
-    endpoint.failNext({ code: 'InternalServerError', status: 500, message: 'boom' });
+    local.endpoint.failNext({ code: 'InternalServerError', status: 500, message: 'boom' });
     now += 61_000;
     const during = await cache.get();
-    endpoint.resetCalls();
+    local.endpoint.resetCalls();
     now += 5_000;
     await cache.get();
-    const callsWhileBackingOff = endpoint.calls();
+    const callsWhileBackingOff = local.endpoint.calls();
     const report = await health.check();
 
     expect(during.host).toBe('good');
@@ -285,16 +272,16 @@ describe('defineConfig', () => {
       source: source(),
     });
     await flags.get();
-    endpoint.resetCalls();
+    local.endpoint.resetCalls();
 
     now += 4_000;
     await flags.get();
-    const beforeTtl = endpoint.calls();
+    const beforeTtl = local.endpoint.calls();
     now += 2_000;
     await flags.get();
 
     expect(beforeTtl).toBe(0);
-    expect(endpoint.calls()).toBe(1);
+    expect(local.endpoint.calls()).toBe(1);
   });
 
   it('refuses a component name that cannot be a parameter path segment', () => {
@@ -304,8 +291,8 @@ describe('defineConfig', () => {
   });
 
   it('names the variable to set when the service binding is missing', () => {
-    expect(() => new ConfigSource({ client: ssm, environment: { LAMBDA_INFRA_SERVICE: 'orders' } })).toThrow(
-      /LAMBDA_INFRA_ENV is not set/,
-    );
+    expect(
+      () => new ConfigSource({ client: local.ssm, environment: { LAMBDA_INFRA_SERVICE: 'orders' } }),
+    ).toThrow(/LAMBDA_INFRA_ENV is not set/);
   });
 });

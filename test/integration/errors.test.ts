@@ -1,25 +1,14 @@
 import { createServer, type Server } from 'node:net';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { classifyError, InfraError } from '@lambda-infra/shared/errors';
-import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { createClient } from '@redis/client';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
-import { failure, ssmClient } from '../support/aws.ts';
+import { failure, ssmClient, useSsmEndpoint } from '../support/aws.ts';
 
 describe('classifyError on what the AWS SDK throws', () => {
-  let endpoint: SsmEndpoint;
-  let ssm: SSMClient;
-
-  beforeAll(async () => {
-    endpoint = await startSsmEndpoint();
-    ssm = ssmClient(endpoint.url);
-  });
-  afterAll(async () => {
-    ssm.destroy();
-    await endpoint.close();
-  });
+  const local = useSsmEndpoint();
 
   it.each([
     ['ThrottlingException', 400, 'throttled', true],
@@ -29,9 +18,9 @@ describe('classifyError on what the AWS SDK throws', () => {
     ['InternalServerError', 500, 'internal', true],
     ['ParameterNotFound', 400, 'internal', false],
   ] as const)('%s (HTTP %i) is %s, retryable %s', async (code, status, type, retryable) => {
-    endpoint.failNext({ code, status, message: `injected ${code}` });
+    local.endpoint.failNext({ code, status, message: `injected ${code}` });
 
-    const error = await failure(ssm.send(new GetParameterCommand({ Name: '/x' })));
+    const error = await failure(local.ssm.send(new GetParameterCommand({ Name: '/x' })));
     const classified = classifyError(error, 'ssm');
 
     expect(classified).toMatchObject({ type, retryable, code, component: 'ssm' });

@@ -1,18 +1,17 @@
-import { PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { ConfigSource, defineConfig } from '@lambda-infra/shared/config';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { badRequest, createHttpHandler, lazy } from '@lambda-infra/shared/handler';
-import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { getCorrelationId, logger } from '@lambda-infra/shared/observability';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ssmClient } from '../support/aws.ts';
+import { ssmClient, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
 
-let endpoint: SsmEndpoint;
-let ssm: SSMClient;
 let emitted: Emitted;
+
+const local = useSsmEndpoint();
 
 const eventBody = z.object({ type: z.string().min(1), payload: z.record(z.string(), z.unknown()) });
 
@@ -25,16 +24,6 @@ const echo = createHttpHandler({
 });
 
 const parse = (body: string | undefined) => JSON.parse(body ?? 'null');
-
-beforeAll(async () => {
-  endpoint = await startSsmEndpoint();
-  ssm = ssmClient(endpoint.url);
-});
-
-afterAll(async () => {
-  ssm.destroy();
-  await endpoint.close();
-});
 
 beforeEach(() => {
   emitted = captureConsole();
@@ -193,11 +182,11 @@ describe('createHttpHandler', () => {
 });
 
 describe('createHttpHandler start-up phases', () => {
-  const source = (client = ssm) =>
+  const source = (client = local.ssm) =>
     new ConfigSource({ env: 'test', service: 'events', client, environment: {} });
 
   it('hands the handler its validated config, read from SSM', async () => {
-    await ssm.send(
+    await local.ssm.send(
       new PutParameterCommand({
         Name: '/config/test/events/http',
         Value: JSON.stringify({ maxPayloadBytes: 1024 }),
@@ -224,7 +213,7 @@ describe('createHttpHandler start-up phases', () => {
   it('answers 503 when config cannot be loaded at a cold start, and 500 when it is invalid', async () => {
     const unreachable = ssmClient('http://127.0.0.1:9');
     const down = defineConfig({ component: 'http', schema: z.object({}), source: source(unreachable) });
-    await ssm.send(
+    await local.ssm.send(
       new PutParameterCommand({
         Name: '/config/test/events/bad',
         Value: '{"n": "x"}',

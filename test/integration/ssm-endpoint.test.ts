@@ -9,32 +9,14 @@ import {
   LabelParameterVersionCommand,
   PutParameterCommand,
   type PutParameterCommandInput,
-  type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { failure, ssmClient } from '../support/aws.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { failure, useSsmEndpoint } from '../support/aws.ts';
 
-let endpoint: SsmEndpoint;
-let ssm: SSMClient;
+const local = useSsmEndpoint('eu-west-1');
 
 const put = (input: Partial<PutParameterCommandInput> & { Name: string }) =>
-  ssm.send(new PutParameterCommand({ Value: 'v', Type: 'String', ...input }));
-
-beforeAll(async () => {
-  endpoint = await startSsmEndpoint();
-  ssm = ssmClient(endpoint.url, 'eu-west-1');
-});
-
-afterAll(async () => {
-  ssm.destroy();
-  await endpoint.close();
-});
-
-beforeEach(() => {
-  endpoint.store.clear();
-  endpoint.resetCalls();
-});
+  local.ssm.send(new PutParameterCommand({ Value: 'v', Type: 'String', ...input }));
 
 describe('PutParameter', () => {
   it('creates version 1 in the standard tier, and Overwrite makes version 2', async () => {
@@ -43,7 +25,7 @@ describe('PutParameter', () => {
 
     expect(first).toMatchObject({ Version: 1, Tier: 'Standard' });
     expect(second.Version).toBe(2);
-    const { Parameter } = await ssm.send(new GetParameterCommand({ Name: '/app/a' }));
+    const { Parameter } = await local.ssm.send(new GetParameterCommand({ Name: '/app/a' }));
     expect(Parameter).toMatchObject({ Value: 'two', Version: 2, Type: 'String', DataType: 'text' });
   });
 
@@ -62,9 +44,11 @@ describe('PutParameter', () => {
     await put({ Name: '/app/list', Type: 'StringList', Value: 'a,b,c' });
     await put({ Name: '/app/secret', Type: 'SecureString', Value: 's3cr3t' });
 
-    const list = await ssm.send(new GetParameterCommand({ Name: '/app/list' }));
-    const hidden = await ssm.send(new GetParameterCommand({ Name: '/app/secret' }));
-    const shown = await ssm.send(new GetParameterCommand({ Name: '/app/secret', WithDecryption: true }));
+    const list = await local.ssm.send(new GetParameterCommand({ Name: '/app/list' }));
+    const hidden = await local.ssm.send(new GetParameterCommand({ Name: '/app/secret' }));
+    const shown = await local.ssm.send(
+      new GetParameterCommand({ Name: '/app/secret', WithDecryption: true }),
+    );
 
     expect(list.Parameter).toMatchObject({ Type: 'StringList', Value: 'a,b,c' });
     expect(hidden.Parameter?.Type).toBe('SecureString');
@@ -74,10 +58,14 @@ describe('PutParameter', () => {
 
   it('keeps the type when an overwrite does not name one, and needs one to create', async () => {
     await put({ Name: '/app/s', Type: 'SecureString', Value: 'x' });
-    await ssm.send(new PutParameterCommand({ Name: '/app/s', Value: 'y', Overwrite: true }));
+    await local.ssm.send(new PutParameterCommand({ Name: '/app/s', Value: 'y', Overwrite: true }));
 
-    const { Parameter } = await ssm.send(new GetParameterCommand({ Name: '/app/s', WithDecryption: true }));
-    const missingType = await failure(ssm.send(new PutParameterCommand({ Name: '/app/new', Value: 'v' })));
+    const { Parameter } = await local.ssm.send(
+      new GetParameterCommand({ Name: '/app/s', WithDecryption: true }),
+    );
+    const missingType = await failure(
+      local.ssm.send(new PutParameterCommand({ Name: '/app/new', Value: 'v' })),
+    );
 
     expect(Parameter).toMatchObject({ Type: 'SecureString', Value: 'y', Version: 2 });
     expect(missingType.name).toBe('ValidationException');
@@ -183,8 +171,8 @@ describe('PutParameter', () => {
   it('keeps at most 100 versions, dropping the oldest unless it carries a label', async () => {
     for (let i = 1; i <= 100; i++) await put({ Name: '/app/v', Value: `v${i}`, Overwrite: true });
     const hundredAndFirst = await put({ Name: '/app/v', Value: 'v101', Overwrite: true });
-    const oldestGone = await failure(ssm.send(new GetParameterCommand({ Name: '/app/v:1' })));
-    await ssm.send(
+    const oldestGone = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/v:1' })));
+    await local.ssm.send(
       new LabelParameterVersionCommand({ Name: '/app/v', ParameterVersion: 2, Labels: ['pinned'] }),
     );
     const blocked = await failure(put({ Name: '/app/v', Value: 'v102', Overwrite: true }));
@@ -206,12 +194,12 @@ describe('GetParameter', () => {
   });
 
   it('selects a version with name:version and a label with name:label', async () => {
-    await ssm.send(
+    await local.ssm.send(
       new LabelParameterVersionCommand({ Name: '/app/p', ParameterVersion: 1, Labels: ['stable'] }),
     );
 
-    const byVersion = await ssm.send(new GetParameterCommand({ Name: '/app/p:1' }));
-    const byLabel = await ssm.send(new GetParameterCommand({ Name: '/app/p:stable' }));
+    const byVersion = await local.ssm.send(new GetParameterCommand({ Name: '/app/p:1' }));
+    const byLabel = await local.ssm.send(new GetParameterCommand({ Name: '/app/p:stable' }));
 
     expect(byVersion.Parameter).toMatchObject({ Value: 'one', Version: 1, Selector: ':1' });
     expect(byLabel.Parameter).toMatchObject({ Value: 'one', Version: 1, Selector: ':stable' });
@@ -220,9 +208,9 @@ describe('GetParameter', () => {
   it('finds a parameter by its ARN, with the region of the request', async () => {
     const arn = 'arn:aws:ssm:eu-west-1:000000000000:parameter/app/p';
 
-    const byArn = await ssm.send(new GetParameterCommand({ Name: arn }));
-    const versionByArn = await ssm.send(new GetParameterCommand({ Name: `${arn}:1` }));
-    const simpleByArn = await ssm.send(
+    const byArn = await local.ssm.send(new GetParameterCommand({ Name: arn }));
+    const versionByArn = await local.ssm.send(new GetParameterCommand({ Name: `${arn}:1` }));
+    const simpleByArn = await local.ssm.send(
       new GetParameterCommand({ Name: 'arn:aws:ssm:eu-west-1:000000000000:parameter/simple' }),
     );
 
@@ -233,9 +221,9 @@ describe('GetParameter', () => {
   });
 
   it('answers ParameterNotFound and ParameterVersionNotFound as the service does', async () => {
-    const missing = await failure(ssm.send(new GetParameterCommand({ Name: '/app/none' })));
-    const missingLabel = await failure(ssm.send(new GetParameterCommand({ Name: '/app/p:nolabel' })));
-    const missingVersion = await failure(ssm.send(new GetParameterCommand({ Name: '/app/p:9' })));
+    const missing = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/none' })));
+    const missingLabel = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/p:nolabel' })));
+    const missingVersion = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/p:9' })));
 
     expect(missing.name).toBe('ParameterNotFound');
     expect(missingLabel.name).toBe('ParameterNotFound');
@@ -251,7 +239,7 @@ describe('GetParameters', () => {
     await put({ Name: '/app/a', Value: 'A' });
     await put({ Name: '/app/s', Type: 'SecureString', Value: 'S' });
 
-    const result = await ssm.send(
+    const result = await local.ssm.send(
       new GetParametersCommand({
         Names: ['/app/a', '/app/s', '/app/none', '/app/a:7'],
         WithDecryption: true,
@@ -268,7 +256,7 @@ describe('GetParameters', () => {
   it('takes at most 10 names', async () => {
     const names = Array.from({ length: 11 }, (_, i) => `/app/n${i}`);
 
-    const error = await failure(ssm.send(new GetParametersCommand({ Names: names })));
+    const error = await failure(local.ssm.send(new GetParametersCommand({ Names: names })));
 
     expect(error.name).toBe('ValidationException');
     expect(error.message).toBe(
@@ -291,7 +279,7 @@ describe('GetParametersByPath', () => {
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await ssm.send(
+      const page = await local.ssm.send(
         new GetParametersByPathCommand({ Path: '/cfg/dev/svc', MaxResults: 10, NextToken: token }),
       );
       names.push(...(page.Parameters ?? []).map((p) => p.Name!));
@@ -302,14 +290,14 @@ describe('GetParametersByPath', () => {
     expect(pages).toBe(3);
     expect(names).toHaveLength(26);
     expect(names).not.toContain('/cfg/dev/svc/deep/x');
-    expect(endpoint.calls('GetParametersByPath')).toBe(3);
+    expect(local.endpoint.calls('GetParametersByPath')).toBe(3);
   });
 
   it('descends with Recursive and decrypts with WithDecryption', async () => {
     const all: { Name?: string; Value?: string }[] = [];
     let token: string | undefined;
     do {
-      const page = await ssm.send(
+      const page = await local.ssm.send(
         new GetParametersByPathCommand({
           Path: '/cfg/dev',
           Recursive: true,
@@ -327,7 +315,7 @@ describe('GetParametersByPath', () => {
   });
 
   it('filters by type', async () => {
-    const page = await ssm.send(
+    const page = await local.ssm.send(
       new GetParametersByPathCommand({
         Path: '/cfg/dev/svc',
         ParameterFilters: [{ Key: 'Type', Values: ['SecureString'] }],
@@ -338,13 +326,15 @@ describe('GetParametersByPath', () => {
   });
 
   it('rejects MaxResults over 10, a path without a leading slash, a forged token and a Name filter', async () => {
-    const tooMany = await failure(ssm.send(new GetParametersByPathCommand({ Path: '/cfg', MaxResults: 11 })));
-    const badPath = await failure(ssm.send(new GetParametersByPathCommand({ Path: 'cfg/dev' })));
+    const tooMany = await failure(
+      local.ssm.send(new GetParametersByPathCommand({ Path: '/cfg', MaxResults: 11 })),
+    );
+    const badPath = await failure(local.ssm.send(new GetParametersByPathCommand({ Path: 'cfg/dev' })));
     const badToken = await failure(
-      ssm.send(new GetParametersByPathCommand({ Path: '/cfg', NextToken: 'forged' })),
+      local.ssm.send(new GetParametersByPathCommand({ Path: '/cfg', NextToken: 'forged' })),
     );
     const badFilter = await failure(
-      ssm.send(
+      local.ssm.send(
         new GetParametersByPathCommand({
           Path: '/cfg',
           ParameterFilters: [{ Key: 'Name', Values: ['/cfg'] }],
@@ -369,9 +359,9 @@ describe('DeleteParameter and DeleteParameters', () => {
   it('deletes one parameter and then no longer finds it', async () => {
     await put({ Name: '/app/gone' });
 
-    await ssm.send(new DeleteParameterCommand({ Name: '/app/gone' }));
-    const afterwards = await failure(ssm.send(new GetParameterCommand({ Name: '/app/gone' })));
-    const again = await failure(ssm.send(new DeleteParameterCommand({ Name: '/app/gone' })));
+    await local.ssm.send(new DeleteParameterCommand({ Name: '/app/gone' }));
+    const afterwards = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/gone' })));
+    const again = await failure(local.ssm.send(new DeleteParameterCommand({ Name: '/app/gone' })));
 
     expect(afterwards.name).toBe('ParameterNotFound');
     expect(again.name).toBe('ParameterNotFound');
@@ -381,11 +371,13 @@ describe('DeleteParameter and DeleteParameters', () => {
     await put({ Name: '/app/a' });
     await put({ Name: '/app/b' });
 
-    const result = await ssm.send(new DeleteParametersCommand({ Names: ['/app/a', '/app/b', '/app/none'] }));
+    const result = await local.ssm.send(
+      new DeleteParametersCommand({ Names: ['/app/a', '/app/b', '/app/none'] }),
+    );
 
     expect(result.DeletedParameters).toEqual(['/app/a', '/app/b']);
     expect(result.InvalidParameters).toEqual(['/app/none']);
-    expect(endpoint.store.size).toBe(0);
+    expect(local.endpoint.store.size).toBe(0);
   });
 });
 
@@ -394,12 +386,12 @@ describe('GetParameterHistory', () => {
     for (let i = 1; i <= 5; i++) {
       await put({ Name: '/app/h', Value: `v${i}`, Description: `rev ${i}`, Overwrite: true });
     }
-    await ssm.send(
+    await local.ssm.send(
       new LabelParameterVersionCommand({ Name: '/app/h', ParameterVersion: 3, Labels: ['prod'] }),
     );
 
-    const first = await ssm.send(new GetParameterHistoryCommand({ Name: '/app/h', MaxResults: 3 }));
-    const second = await ssm.send(
+    const first = await local.ssm.send(new GetParameterHistoryCommand({ Name: '/app/h', MaxResults: 3 }));
+    const second = await local.ssm.send(
       new GetParameterHistoryCommand({ Name: '/app/h', MaxResults: 3, NextToken: first.NextToken }),
     );
 
@@ -413,9 +405,9 @@ describe('GetParameterHistory', () => {
     await put({ Name: '/app/h' });
 
     const tooMany = await failure(
-      ssm.send(new GetParameterHistoryCommand({ Name: '/app/h', MaxResults: 51 })),
+      local.ssm.send(new GetParameterHistoryCommand({ Name: '/app/h', MaxResults: 51 })),
     );
-    const missing = await failure(ssm.send(new GetParameterHistoryCommand({ Name: '/app/none' })));
+    const missing = await failure(local.ssm.send(new GetParameterHistoryCommand({ Name: '/app/none' })));
 
     expect(tooMany.name).toBe('ValidationException');
     expect(missing.name).toBe('ParameterNotFound');
@@ -429,24 +421,26 @@ describe('LabelParameterVersion', () => {
   });
 
   it('labels the latest version by default and moves a label between versions', async () => {
-    const latest = await ssm.send(new LabelParameterVersionCommand({ Name: '/app/l', Labels: ['live'] }));
-    await ssm.send(
+    const latest = await local.ssm.send(
+      new LabelParameterVersionCommand({ Name: '/app/l', Labels: ['live'] }),
+    );
+    await local.ssm.send(
       new LabelParameterVersionCommand({ Name: '/app/l', ParameterVersion: 1, Labels: ['live'] }),
     );
-    const { Parameters } = await ssm.send(new GetParameterHistoryCommand({ Name: '/app/l' }));
+    const { Parameters } = await local.ssm.send(new GetParameterHistoryCommand({ Name: '/app/l' }));
 
     expect(latest.ParameterVersion).toBe(2);
     expect(Parameters?.map((p) => p.Labels)).toEqual([['live'], []]);
   });
 
   it('returns invalid labels instead of failing, and caps a version at 10 labels', async () => {
-    const result = await ssm.send(
+    const result = await local.ssm.send(
       new LabelParameterVersionCommand({
         Name: '/app/l',
         Labels: ['ok', '1starts-with-digit', 'awsReserved', 'bad label'],
       }),
     );
-    await ssm.send(
+    await local.ssm.send(
       new LabelParameterVersionCommand({
         Name: '/app/l',
         ParameterVersion: 1,
@@ -454,7 +448,7 @@ describe('LabelParameterVersion', () => {
       }),
     );
     const overLimit = await failure(
-      ssm.send(
+      local.ssm.send(
         new LabelParameterVersionCommand({ Name: '/app/l', ParameterVersion: 1, Labels: ['eleventh'] }),
       ),
     );
@@ -465,7 +459,9 @@ describe('LabelParameterVersion', () => {
 
   it('answers ParameterVersionNotFound for a version that does not exist', async () => {
     const error = await failure(
-      ssm.send(new LabelParameterVersionCommand({ Name: '/app/l', ParameterVersion: 7, Labels: ['x'] })),
+      local.ssm.send(
+        new LabelParameterVersionCommand({ Name: '/app/l', ParameterVersion: 7, Labels: ['x'] }),
+      ),
     );
 
     expect(error.name).toBe('ParameterVersionNotFound');
@@ -484,20 +480,20 @@ describe('DescribeParameters', () => {
   });
 
   it('filters by path one level or recursively, by name prefix and by type, and never returns values', async () => {
-    const oneLevel = await ssm.send(
+    const oneLevel = await local.ssm.send(
       new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Path', Values: ['/cfg/dev/svc'] }] }),
     );
-    const recursive = await ssm.send(
+    const recursive = await local.ssm.send(
       new DescribeParametersCommand({
         ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: ['/cfg/dev'] }],
       }),
     );
-    const byName = await ssm.send(
+    const byName = await local.ssm.send(
       new DescribeParametersCommand({
         ParameterFilters: [{ Key: 'Name', Option: 'BeginsWith', Values: ['/cfg/prod'] }],
       }),
     );
-    const secure = await ssm.send(
+    const secure = await local.ssm.send(
       new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Type', Values: ['SecureString'] }] }),
     );
 
@@ -510,12 +506,12 @@ describe('DescribeParameters', () => {
   });
 
   it('pages with MaxResults and rejects a Label filter', async () => {
-    const first = await ssm.send(new DescribeParametersCommand({ MaxResults: 3 }));
-    const second = await ssm.send(
+    const first = await local.ssm.send(new DescribeParametersCommand({ MaxResults: 3 }));
+    const second = await local.ssm.send(
       new DescribeParametersCommand({ MaxResults: 3, NextToken: first.NextToken }),
     );
     const badKey = await failure(
-      ssm.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Label', Values: ['x'] }] })),
+      local.ssm.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Label', Values: ['x'] }] })),
     );
 
     expect(first.Parameters).toHaveLength(3);
@@ -527,7 +523,7 @@ describe('DescribeParameters', () => {
 describe('the wire protocol', () => {
   it('answers an unknown operation and a malformed body with the protocol errors', async () => {
     const call = (target: string, body: string) =>
-      fetch(endpoint.url, {
+      fetch(local.endpoint.url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
         body,
@@ -543,7 +539,7 @@ describe('the wire protocol', () => {
   });
 
   it('answers a missing required member with the validation error', async () => {
-    const error = await failure(ssm.send(new GetParameterCommand({ Name: undefined as never })));
+    const error = await failure(local.ssm.send(new GetParameterCommand({ Name: undefined as never })));
 
     expect(error.name).toBe('ValidationException');
     expect(error.message).toBe(
@@ -553,14 +549,18 @@ describe('the wire protocol', () => {
 
   it('returns an injected fault to the next matching call only, and counts every call', async () => {
     await put({ Name: '/app/a' });
-    endpoint.failNext({ operation: 'GetParameter', code: 'ThrottlingException', message: 'Rate exceeded' });
+    local.endpoint.failNext({
+      operation: 'GetParameter',
+      code: 'ThrottlingException',
+      message: 'Rate exceeded',
+    });
 
-    const throttled = await failure(ssm.send(new GetParameterCommand({ Name: '/app/a' })));
-    const fine = await ssm.send(new GetParameterCommand({ Name: '/app/a' }));
+    const throttled = await failure(local.ssm.send(new GetParameterCommand({ Name: '/app/a' })));
+    const fine = await local.ssm.send(new GetParameterCommand({ Name: '/app/a' }));
 
     expect(throttled.name).toBe('ThrottlingException');
     expect(fine.Parameter?.Value).toBe('v');
-    expect(endpoint.calls('GetParameter')).toBe(2);
-    expect(endpoint.calls()).toBe(3);
+    expect(local.endpoint.calls('GetParameter')).toBe(2);
+    expect(local.endpoint.calls()).toBe(3);
   });
 });
