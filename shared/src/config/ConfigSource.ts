@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { logger, recordMetric } from '../observability/index.ts';
 import { parameterPath, readBinding } from './bindings.ts';
-import { deepMerge, readOverrides } from './layering.ts';
+import { layerConfig } from './layering.ts';
 
 /** The component of every service that tunes config itself: `/config/{env}/{service}/config`. */
 export const CONFIG_COMPONENT = 'config';
@@ -179,8 +179,14 @@ export class ConfigSource {
     } catch {
       fromSsm = undefined;
     }
-    const overrides = readOverrides(CONFIG_COMPONENT, fromSsm, configTuning, this.environment);
-    const parsed = configTuning.safeParse(deepMerge(deepMerge(TUNING_DEFAULTS, fromSsm), overrides.value));
+    const { merged } = layerConfig(
+      CONFIG_COMPONENT,
+      configTuning,
+      TUNING_DEFAULTS,
+      fromSsm,
+      this.environment,
+    );
+    const parsed = configTuning.safeParse(merged);
     if (parsed.success) {
       this.#tuning = parsed.data;
       return;

@@ -8,7 +8,7 @@ import {
   type Snapshot,
   sharedConfigSource,
 } from './ConfigSource.ts';
-import { deepEqual, deepMerge, fieldErrors, readOverrides } from './layering.ts';
+import { deepEqual, fieldErrors, layerConfig } from './layering.ts';
 
 type DeepPartial<T> = T extends (infer U)[]
   ? U[]
@@ -70,13 +70,13 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
       }
     }
     if (!fields) {
-      const overrides = readOverrides(
+      const { merged, overrides } = layerConfig(
         component,
-        deepMerge(options.defaults, fromSsm),
         schema,
+        options.defaults,
+        fromSsm,
         source!.environment,
       );
-      const merged = deepMerge(deepMerge(options.defaults ?? {}, fromSsm), overrides.value);
       const parsed = schema.safeParse(merged);
       if (parsed.success) return parsed.data;
       fields = fieldErrors(parsed.error.issues, { parameterName, ssm: fromSsm, overrides });

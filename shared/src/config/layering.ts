@@ -105,6 +105,22 @@ export function readOverrides(
   return { value, sources };
 }
 
+/**
+ * One component's value before validation: `defaults` < the SSM value < environment overrides. The overrides
+ * are returned too, so that errors can say which variable set a field.
+ */
+export function layerConfig(
+  component: string,
+  schema: z.ZodType | undefined,
+  defaults: unknown,
+  fromSsm: unknown,
+  env: NodeJS.ProcessEnv,
+): { merged: unknown; overrides: Overrides } {
+  const stored = deepMerge(defaults ?? {}, fromSsm);
+  const overrides = readOverrides(component, stored, schema, env);
+  return { merged: deepMerge(stored, overrides.value), overrides };
+}
+
 function hasPath(value: unknown, path: (string | number)[]): boolean {
   let level = value;
   for (const key of path) {
