@@ -8,6 +8,9 @@ type Headers = Record<string, string | undefined> | undefined;
 
 function header(headers: Headers, name: string): string | undefined {
   if (!headers) return undefined;
+  // HTTP API v2 and Function URLs send header names in lower case; other shapes get the scan.
+  const direct = headers[name];
+  if (direct) return direct;
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() === name && value) return value;
   }
