@@ -1,0 +1,556 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, createCluster } from '@redis/client';
+import { classifyError, InfraError } from '../errors/index.ts';
+import { logger } from '../observability/index.ts';
+import { type IamAuthOptions, iamCredentialsProvider } from './iamAuth.ts';
+import { MemoryCache, type MemoryCacheOptions } from './MemoryCache.ts';
+
+export type CacheAuth =
+  | { type: 'none' }
+  | { type: 'password'; username?: string; password: string }
+  | ({ type: 'iam' } & Omit<IamAuthOptions, 'region'> & { region?: string });
+
+export interface CacheOptions {
+  /** `redis://host:port` or `rediss://host:port` (TLS). */
+  url: string;
+  /** Cluster mode: ElastiCache Serverless is a cluster behind one endpoint. */
+  cluster?: boolean;
+  auth?: CacheAuth;
+  /** Prefix of every key; default `{env}:{service}:` from the bindings. */
+  namespace?: string;
+  /** TTL of `set` and `getOrSet` when none is given; default 300 s. */
+  defaultTtlSeconds?: number;
+  /** No command waits longer; default 500 ms. */
+  commandTimeoutMs?: number;
+  /** How long the first use waits for the connection; default 1000 ms. */
+  connectTimeoutMs?: number;
+  /** Longest pause between reconnection attempts; default 2000 ms. */
+  maxReconnectDelayMs?: number;
+  /** The in-process level; off unless given. */
+  l1?: MemoryCacheOptions | false;
+  /** Clock in milliseconds; injected by tests. */
+  now?: () => number;
+}
+
+export interface GetOrSetOptions {
+  ttlSeconds?: number;
+  /** How long other containers wait for the one that loads, before loading themselves; default 2000 ms. */
+  waitMs?: number;
+  /** How long the load lock lives if its holder dies; default 10 s. */
+  lockTtlMs?: number;
+  /** Reload in the background once this fraction of the TTL has passed (0-1); off by default. */
+  refreshAhead?: number;
+}
+
+export interface LockOptions {
+  /** The lock expires on its own after this; default 10 s. */
+  ttlMs?: number;
+  /** How long to keep trying before giving up with an error; default 0 (one try). */
+  waitMs?: number;
+}
+
+export interface Lock {
+  readonly key: string;
+  readonly token: string;
+  /** Grows by one with every acquisition of this key: pass it to whatever must reject stale holders. */
+  readonly fence: number;
+  /** False when the lock had expired or passed to another owner. */
+  release(): Promise<boolean>;
+  extend(ttlMs: number): Promise<boolean>;
+}
+
+export interface CacheStats {
+  l1: { hits: number; misses: number; size: number; bytes: number };
+  redis: { hits: number; misses: number; errors: number; commands: number; totalLatencyMs: number };
+  loads: number;
+}
+
+type Client = ReturnType<typeof createClient>;
+type Cluster = ReturnType<typeof createCluster>;
+type Connection = Client | Cluster;
+
+// Owner-only lock scripts: a lock is released or extended only by the token that took it.
+const ACQUIRE = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) end return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function encode(key: string, value: unknown): string {
+  const json = JSON.stringify(value);
+  if (json === undefined) {
+    throw new InfraError(`cache value for "${key}" must be JSON: got ${typeof value}`, {
+      type: 'validation',
+      component: 'cache',
+    });
+  }
+  return json;
+}
+
+function defaultNamespace(): string {
+  const env = process.env.LAMBDA_INFRA_ENV;
+  const service = process.env.LAMBDA_INFRA_SERVICE ?? process.env.POWERTOOLS_SERVICE_NAME;
+  if (!env || !service) {
+    throw new InfraError(
+      'the cache namespace needs LAMBDA_INFRA_ENV and LAMBDA_INFRA_SERVICE, or an explicit namespace',
+      {
+        type: 'config',
+        component: 'cache',
+      },
+    );
+  }
+  return `${env}:${service}:`;
+}
+
+/**
+ * A cache on Redis or ElastiCache: JSON values under a namespace, an optional in-process level, getOrSet
+ * without stampedes, and locks. Connects on first use and keeps the connection for the container's life.
+ * When Redis is down or slow, reads are misses, writes are skipped, and nothing waits past the command
+ * timeout; it reconnects by itself.
+ */
+export class Cache {
+  readonly namespace: string;
+  readonly defaultTtlSeconds: number;
+  readonly #options: CacheOptions;
+  readonly #l1: MemoryCache | undefined;
+  readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #now: () => number;
+  #connection: Connection | undefined;
+  #firstConnect: Promise<unknown> | undefined;
+  #waitedForFirstConnect = false;
+  #wasReady = false;
+  #closed = false;
+  readonly #stats: CacheStats = {
+    l1: { hits: 0, misses: 0, size: 0, bytes: 0 },
+    redis: { hits: 0, misses: 0, errors: 0, commands: 0, totalLatencyMs: 0 },
+    loads: 0,
+  };
+
+  constructor(options: CacheOptions) {
+    this.#options = options;
+    this.namespace = options.namespace ?? defaultNamespace();
+    this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
+    this.#now = options.now ?? Date.now;
+    this.#l1 = options.l1 ? new MemoryCache({ ...options.l1, now: this.#now }) : undefined;
+  }
+
+  #connect(): Connection {
+    const o = this.#options;
+    const commandTimeoutMs = o.commandTimeoutMs ?? 500;
+    const maxDelay = o.maxReconnectDelayMs ?? 2_000;
+    const socket = {
+      connectTimeout: o.connectTimeoutMs ?? 1_000,
+      // Bounded backoff with jitter; never gives up, so the cache recovers when Redis returns.
+      reconnectStrategy: (retries: number) =>
+        Math.min(50 * 2 ** retries, maxDelay) * (0.5 + Math.random() / 2),
+    };
+    const auth = o.auth ?? { type: 'none' };
+    const credentials =
+      auth.type === 'iam'
+        ? {
+            credentialsProvider: iamCredentialsProvider({
+              ...auth,
+              region: auth.region ?? process.env.AWS_REGION ?? '',
+            }),
+          }
+        : auth.type === 'password'
+          ? { username: auth.username, password: auth.password }
+          : {};
+    const common = {
+      ...credentials,
+      // Commands while disconnected fail at once instead of queueing past their timeout.
+      disableOfflineQueue: true,
+      commandOptions: { timeout: commandTimeoutMs },
+    };
+    const connection: Connection = o.cluster
+      ? createCluster({ rootNodes: [{ url: o.url }], defaults: { ...common, socket } })
+      : createClient({ url: o.url, ...common, socket });
+    connection.on('error', (error: unknown) => {
+      if (this.#wasReady) {
+        this.#wasReady = false;
+        logger.warn('cache connection lost; reads are misses until it returns', {
+          error: classifyError(error, 'cache').toJSON(),
+        });
+      }
+    });
+    if (!o.cluster) {
+      (connection as Client).on('ready', () => {
+        if (!this.#wasReady) logger.info('cache connected');
+        this.#wasReady = true;
+      });
+    }
+    this.#firstConnect = connection.connect().then(
+      () => {
+        this.#wasReady = true;
+      },
+      () => {},
+    );
+    return connection;
+  }
+
+  /** The connection, waiting for it only on first use and only up to the connect timeout. */
+  async #ready(): Promise<Connection> {
+    if (this.#closed) throw new InfraError('the cache is closed', { type: 'internal', component: 'cache' });
+    this.#connection ??= this.#connect();
+    if (!this.#waitedForFirstConnect) {
+      this.#waitedForFirstConnect = true;
+      const timeoutMs = this.#options.connectTimeoutMs ?? 1_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#firstConnect,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.#connection;
+  }
+
+  /** Runs one command: timed, counted, and failing as an InfraError. */
+  async #run<T>(command: (connection: Connection) => Promise<T>): Promise<T> {
+    const connection = await this.#ready();
+    const started = performance.now();
+    this.#stats.redis.commands++;
+    try {
+      return await command(connection);
+    } catch (error) {
+      this.#stats.redis.errors++;
+      throw classifyError(error, 'cache');
+    } finally {
+      this.#stats.redis.totalLatencyMs += performance.now() - started;
+    }
+  }
+
+  /** A read that turns a failure into a miss. */
+  async #read<T>(command: (connection: Connection) => Promise<T>, miss: T): Promise<T> {
+    try {
+      return await this.#run(command);
+    } catch {
+      return miss;
+    }
+  }
+
+  /** A write that turns a failure into `false`. */
+  async #write(command: (connection: Connection) => Promise<unknown>): Promise<boolean> {
+    try {
+      await this.#run(command);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  key(key: string): string {
+    return this.namespace + key;
+  }
+
+  #remember(full: string, value: unknown, json: string, ttlSeconds: number): void {
+    this.#l1?.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const full = this.key(key);
+    if (this.#l1) {
+      const slot = this.#l1.get(full);
+      if (slot) {
+        this.#stats.l1.hits++;
+        return slot.value as T;
+      }
+      this.#stats.l1.misses++;
+    }
+    const json = await this.#read((c) => c.get(full), null);
+    if (json === null || json === undefined) {
+      this.#stats.redis.misses++;
+      return undefined;
+    }
+    this.#stats.redis.hits++;
+    const value = JSON.parse(json as string) as T;
+    this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
+    return value;
+  }
+
+  /** Best effort: false when Redis did not take it. Clears this container's L1 entry either way. */
+  async set(key: string, value: unknown, ttlSeconds = this.defaultTtlSeconds): Promise<boolean> {
+    const full = this.key(key);
+    const json = encode(key, value);
+    this.#l1?.delete(full);
+    const stored = await this.#write((c) => c.set(full, json, { EX: ttlSeconds }));
+    if (stored) this.#remember(full, value, json, ttlSeconds);
+    return stored;
+  }
+
+  async del(...keys: string[]): Promise<boolean> {
+    if (keys.length === 0) return true;
+    const full = keys.map((k) => this.key(k));
+    for (const k of full) this.#l1?.delete(k);
+    if (this.#options.cluster) return this.#write((c) => Promise.all(full.map((k) => c.del(k))));
+    return this.#write((c) => c.del(full));
+  }
+
+  async mget<T = unknown>(keys: string[]): Promise<(T | undefined)[]> {
+    if (keys.length === 0) return [];
+    const full = keys.map((k) => this.key(k));
+    // A cluster spreads keys over slots, where MGET cannot reach; one GET each there.
+    const jsons = await this.#read(
+      (c) => (this.#options.cluster ? Promise.all(full.map((k) => c.get(k))) : (c as Client).mGet(full)),
+      full.map(() => null),
+    );
+    return jsons.map((json) => {
+      if (json === null || json === undefined) {
+        this.#stats.redis.misses++;
+        return undefined;
+      }
+      this.#stats.redis.hits++;
+      return JSON.parse(json as string) as T;
+    });
+  }
+
+  async mset(entries: Record<string, unknown>, ttlSeconds = this.defaultTtlSeconds): Promise<boolean> {
+    const pairs = Object.entries(entries).map(([k, v]) => [this.key(k), encode(k, v)] as const);
+    for (const [full] of pairs) this.#l1?.delete(full);
+    if (this.#options.cluster) {
+      return this.#write((c) => Promise.all(pairs.map(([k, json]) => c.set(k, json, { EX: ttlSeconds }))));
+    }
+    return this.#write((c) => {
+      const multi = (c as Client).multi();
+      for (const [k, json] of pairs) multi.set(k, json, { EX: ttlSeconds });
+      return multi.exec();
+    });
+  }
+
+  async hget<T = unknown>(key: string, field: string): Promise<T | undefined> {
+    const json = await this.#read((c) => c.hGet(this.key(key), field), null);
+    return json === null || json === undefined ? undefined : (JSON.parse(json as string) as T);
+  }
+
+  async hset(key: string, values: Record<string, unknown>): Promise<boolean> {
+    const encoded = Object.fromEntries(Object.entries(values).map(([f, v]) => [f, encode(`${key}.${f}`, v)]));
+    return this.#write((c) => c.hSet(this.key(key), encoded));
+  }
+
+  async hgetall<T = unknown>(key: string): Promise<Record<string, T>> {
+    const raw = await this.#read((c) => c.hGetAll(this.key(key)), {} as Record<string, string>);
+    return Object.fromEntries(Object.entries(raw).map(([f, json]) => [f, JSON.parse(json as string) as T]));
+  }
+
+  async sadd(key: string, ...members: unknown[]): Promise<boolean> {
+    return this.#write((c) =>
+      c.sAdd(
+        this.key(key),
+        members.map((m) => encode(key, m)),
+      ),
+    );
+  }
+
+  async smembers<T = unknown>(key: string): Promise<T[]> {
+    const raw = await this.#read((c) => c.sMembers(this.key(key)), [] as string[]);
+    return raw.map((json) => JSON.parse(json as string) as T);
+  }
+
+  async srem(key: string, ...members: unknown[]): Promise<boolean> {
+    return this.#write((c) =>
+      c.sRem(
+        this.key(key),
+        members.map((m) => encode(key, m)),
+      ),
+    );
+  }
+
+  /** A counter; unlike the reads and writes above it fails with an InfraError, since no value stands in. */
+  async incr(key: string, by = 1): Promise<number> {
+    const full = this.key(key);
+    this.#l1?.delete(full);
+    return this.#run((c) => c.incrBy(full, by));
+  }
+
+  async expire(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.#run(async (c) => Number(await c.expire(this.key(key), ttlSeconds)) === 1);
+  }
+
+  /** Seconds left: -1 for no expiry, -2 for no key. */
+  async ttl(key: string): Promise<number> {
+    return this.#run((c) => c.ttl(this.key(key)));
+  }
+
+  /** Round trip time in milliseconds; fails with an InfraError when Redis does not answer. */
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.#run(async (c) => {
+      if (this.#options.cluster) await (c as Cluster).sendCommand(undefined, true, ['PING']);
+      else await (c as Client).ping();
+    });
+    return performance.now() - started;
+  }
+
+  /**
+   * The cached value, or the loader's. Concurrent misses in this process share one loader call; misses in
+   * other containers wait for the one holding the load lock, up to `waitMs`, then load themselves.
+   */
+  async getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions = {}): Promise<T> {
+    const full = this.key(key);
+    if (this.#l1) {
+      const slot = this.#l1.get(full);
+      if (slot) {
+        this.#stats.l1.hits++;
+        return slot.value as T;
+      }
+    }
+    const running = this.#inflight.get(full) as Promise<T> | undefined;
+    if (running) return running;
+    const flight = this.#getOrLoad(key, loader, options).finally(() => this.#inflight.delete(full));
+    this.#inflight.set(full, flight);
+    return flight;
+  }
+
+  async #getOrLoad<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions): Promise<T> {
+    const ttlSeconds = options.ttlSeconds ?? this.defaultTtlSeconds;
+    const full = this.key(key);
+    let reachable = true;
+    try {
+      const [json, pttl] = await this.#run((c) =>
+        options.refreshAhead
+          ? Promise.all([c.get(full), c.pTTL(full)])
+          : Promise.all([c.get(full), Promise.resolve(-1)]),
+      );
+      if (json !== null && json !== undefined) {
+        this.#stats.redis.hits++;
+        const value = JSON.parse(json as string) as T;
+        this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
+        const left = Number(pttl);
+        if (options.refreshAhead && left > 0 && left < ttlSeconds * 1_000 * (1 - options.refreshAhead)) {
+          void this.#refresh(key, loader, ttlSeconds, options);
+        }
+        return value;
+      }
+      this.#stats.redis.misses++;
+    } catch {
+      reachable = false;
+    }
+    if (!reachable) return this.#load(loader);
+
+    let held: Lock | undefined;
+    try {
+      held = await this.lock(`load:${key}`, { ttlMs: options.lockTtlMs ?? 10_000, waitMs: 0 });
+    } catch {
+      held = undefined;
+    }
+    if (held) {
+      try {
+        // The previous holder may have stored it between our read and our lock.
+        const again = await this.#read((c) => c.get(full), null);
+        if (again !== null && again !== undefined) return JSON.parse(again as string) as T;
+        const value = await this.#load(loader);
+        await this.set(key, value, ttlSeconds);
+        return value;
+      } finally {
+        await held.release().catch(() => false);
+      }
+    }
+    // Another container is loading: wait for its value, then fall back on our own loader.
+    const deadline = this.#now() + (options.waitMs ?? 2_000);
+    let pause = 10;
+    while (this.#now() < deadline) {
+      await sleep(Math.min(pause, Math.max(1, deadline - this.#now())));
+      pause = Math.min(pause * 2, 100);
+      const json = await this.#read((c) => c.get(full), null);
+      if (json !== null && json !== undefined) {
+        const value = JSON.parse(json as string) as T;
+        this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
+        return value;
+      }
+    }
+    const value = await this.#load(loader);
+    await this.set(key, value, ttlSeconds);
+    return value;
+  }
+
+  async #load<T>(loader: () => Promise<T> | T): Promise<T> {
+    this.#stats.loads++;
+    return loader();
+  }
+
+  async #refresh<T>(key: string, loader: () => Promise<T> | T, ttlSeconds: number, options: GetOrSetOptions) {
+    let held: Lock | undefined;
+    try {
+      held = await this.lock(`load:${key}`, { ttlMs: options.lockTtlMs ?? 10_000, waitMs: 0 });
+      await this.set(key, await this.#load(loader), ttlSeconds);
+    } catch (error) {
+      if (held)
+        logger.warn('cache refresh-ahead failed', { key, error: classifyError(error, 'cache').toJSON() });
+    } finally {
+      await held?.release().catch(() => false);
+    }
+  }
+
+  /**
+   * A lock held by a unique token until released or expired. One that cannot be had within `waitMs` is an
+   * InfraError (type timeout, code LOCK_NOT_ACQUIRED), not a hang.
+   */
+  async lock(key: string, options: LockOptions = {}): Promise<Lock> {
+    const ttlMs = options.ttlMs ?? 10_000;
+    const waitMs = options.waitMs ?? 0;
+    // The hash tag keeps lock and fence in one cluster slot, as one script must.
+    const lockKey = this.key(`lock:{${key}}`);
+    const fenceKey = this.key(`fence:{${key}}`);
+    const token = randomUUID();
+    const deadline = this.#now() + waitMs;
+    let pause = 2;
+    for (;;) {
+      const fence = Number(
+        await this.#run((c) =>
+          c.eval(ACQUIRE, { keys: [lockKey, fenceKey], arguments: [token, String(ttlMs)] }),
+        ),
+      );
+      if (fence > 0) {
+        return {
+          key,
+          token,
+          fence,
+          release: () =>
+            this.#run(
+              async (c) => Number(await c.eval(RELEASE, { keys: [lockKey], arguments: [token] })) === 1,
+            ),
+          extend: (ms: number) =>
+            this.#run(
+              async (c) =>
+                Number(await c.eval(EXTEND, { keys: [lockKey], arguments: [token, String(ms)] })) === 1,
+            ),
+        };
+      }
+      const left = deadline - this.#now();
+      if (left <= 0) {
+        throw new InfraError(
+          `lock "${key}" is held by another owner and was not acquired within ${waitMs} ms`,
+          {
+            type: 'timeout',
+            component: 'cache',
+            code: 'LOCK_NOT_ACQUIRED',
+          },
+        );
+      }
+      await sleep(Math.min(left, pause * (0.5 + Math.random())));
+      pause = Math.min(pause * 2, 50);
+    }
+  }
+
+  stats(): CacheStats {
+    return {
+      l1: { ...this.#stats.l1, size: this.#l1?.size ?? 0, bytes: this.#l1?.bytes ?? 0 },
+      redis: { ...this.#stats.redis },
+      loads: this.#stats.loads,
+    };
+  }
+
+  /** Closes the connection; in Lambda the container's end does this, so handlers need not. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection) await connection.close().catch(() => connection.destroy());
+  }
+}
+
+export function createCache(options: CacheOptions): Cache {
+  return new Cache(options);
+}
