@@ -4,7 +4,7 @@ import type { RedisClientOptions } from '@redis/client';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
 import { classifyError } from '../errors/index.ts';
-import { logger } from '../observability/index.ts';
+import { logger } from '../observability/logger.ts';
 
 /** node-redis's streaming credentials provider, which the package root does not export by name. */
 export type StreamingCredentialsProvider = Extract<

@@ -2,7 +2,8 @@ import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { classifyError, InfraError } from '../errors/index.ts';
-import { logger, recordMetric } from '../observability/index.ts';
+import { recordMetric } from '../observability/catalog.ts';
+import { logger } from '../observability/logger.ts';
 import { parameterPath, readBinding } from './bindings.ts';
 import { layerConfig } from './layering.ts';
 

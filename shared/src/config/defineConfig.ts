@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { type FieldError, InfraError } from '../errors/index.ts';
-import { logger, recordMetric } from '../observability/index.ts';
+import { recordMetric } from '../observability/catalog.ts';
+import { logger } from '../observability/logger.ts';
 import { checkPathSegment } from './bindings.ts';
 import {
   type ComponentStatus,

@@ -1,5 +1,5 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { metrics } from './powertools.ts';
+import { metrics } from './metrics.ts';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 

@@ -1,4 +1,4 @@
-import { logger } from './powertools.ts';
+import { logger } from './logger.ts';
 
 /** The HTTP header and SQS message attribute that carry a correlation id between services. */
 export const CORRELATION_HEADER = 'x-correlation-id';

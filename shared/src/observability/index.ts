@@ -14,4 +14,6 @@ export {
   getCorrelationId,
   setCorrelationId,
 } from './correlation.ts';
-export { logger, metrics, tracer } from './powertools.ts';
+export { logger } from './logger.ts';
+export { metrics } from './metrics.ts';
+export { tracer } from './tracer.ts';

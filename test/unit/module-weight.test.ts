@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+/** Whether importing a subpath, alone in a fresh process, loads the X-Ray SDK. */
+function loadsXRay(subpath: string): Promise<boolean> {
+  const script = `
+    await import('@lambda-infra/shared/${subpath}');
+    const { createRequire } = await import('node:module');
+    const cache = createRequire(import.meta.url).cache;
+    console.log(Object.keys(cache).some((file) => file.includes('aws-xray-sdk-core')));`;
+  return new Promise((done, fail) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout, stderr) =>
+      error ? fail(new Error(stderr)) : done(stdout.trim() === 'true'),
+    );
+  });
+}
+
+// Loading the X-Ray SDK turns on async hooks for the whole process, which makes every await about 15 times
+// dearer; a module that does not trace must not pay for it.
+describe('what each module loads', () => {
+  it.each(['cache', 'config', 'errors', 'health'])(
+    '@lambda-infra/shared/%s does not load the X-Ray SDK',
+    async (subpath) => {
+      expect(await loadsXRay(subpath)).toBe(false);
+    },
+  );
+
+  it('@lambda-infra/shared/handler does, for its tracer middleware', async () => {
+    expect(await loadsXRay('handler')).toBe(true);
+  });
+});
