@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, createCluster } from '@redis/client';
 import { classifyError, InfraError } from '../errors/index.ts';
-import { logger } from '../observability/index.ts';
+import { logger } from '../observability/logger.ts';
 import { type IamAuthOptions, iamCredentialsProvider } from './iamAuth.ts';
 import { MemoryCache, type MemoryCacheOptions } from './MemoryCache.ts';
 
@@ -208,37 +208,49 @@ export class Cache {
   }
 
   /** Runs one command: timed, counted, and failing as an InfraError. */
-  async #run<T>(command: (connection: Connection) => Promise<T>): Promise<T> {
-    const connection = await this.#ready();
-    const started = performance.now();
-    this.#stats.redis.commands++;
-    try {
-      return await command(connection);
-    } catch (error) {
-      this.#stats.redis.errors++;
-      throw classifyError(error, 'cache');
-    } finally {
-      this.#stats.redis.totalLatencyMs += performance.now() - started;
+  #run<T>(command: (connection: Connection) => Promise<T>): Promise<T> {
+    // The hot path: once connected, no extra await before the command goes out.
+    const connection = this.#connection;
+    if (connection !== undefined && this.#waitedForFirstConnect && !this.#closed) {
+      return this.#exec(connection, command);
     }
+    return this.#ready().then((ready) => this.#exec(ready, command));
+  }
+
+  #exec<T>(connection: Connection, command: (connection: Connection) => Promise<T>): Promise<T> {
+    const stats = this.#stats.redis;
+    const started = performance.now();
+    stats.commands++;
+    let pending: Promise<T>;
+    try {
+      pending = command(connection);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      (reply) => {
+        stats.totalLatencyMs += performance.now() - started;
+        return reply;
+      },
+      (error: unknown) => {
+        stats.totalLatencyMs += performance.now() - started;
+        stats.errors++;
+        throw classifyError(error, 'cache');
+      },
+    );
   }
 
   /** A read that turns a failure into a miss. */
-  async #read<T>(command: (connection: Connection) => Promise<T>, miss: T): Promise<T> {
-    try {
-      return await this.#run(command);
-    } catch {
-      return miss;
-    }
+  #read<T>(command: (connection: Connection) => Promise<T>, miss: T): Promise<T> {
+    return this.#run(command).catch(() => miss);
   }
 
   /** A write that turns a failure into `false`. */
-  async #write(command: (connection: Connection) => Promise<unknown>): Promise<boolean> {
-    try {
-      await this.#run(command);
-      return true;
-    } catch {
-      return false;
-    }
+  #write(command: (connection: Connection) => Promise<unknown>): Promise<boolean> {
+    return this.#run(command).then(
+      () => true,
+      () => false,
+    );
   }
 
   key(key: string): string {
@@ -249,25 +261,26 @@ export class Cache {
     this.#l1?.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
   }
 
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    const full = this.key(key);
-    if (this.#l1) {
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    const full = this.namespace + key;
+    if (this.#l1 !== undefined) {
       const slot = this.#l1.get(full);
-      if (slot) {
+      if (slot !== undefined) {
         this.#stats.l1.hits++;
-        return slot.value as T;
+        return Promise.resolve(slot.value as T);
       }
       this.#stats.l1.misses++;
     }
-    const json = await this.#read((c) => c.get(full), null);
-    if (json === null || json === undefined) {
-      this.#stats.redis.misses++;
-      return undefined;
-    }
-    this.#stats.redis.hits++;
-    const value = JSON.parse(json as string) as T;
-    this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
-    return value;
+    return this.#read((c) => c.get(full), null).then((json) => {
+      if (json === null || json === undefined) {
+        this.#stats.redis.misses++;
+        return undefined;
+      }
+      this.#stats.redis.hits++;
+      const value = JSON.parse(json as string) as T;
+      if (this.#l1 !== undefined) this.#remember(full, value, json as string, this.#l1.ttlMs);
+      return value;
+    });
   }
 
   /** Best effort: false when Redis did not take it. Clears this container's L1 entry either way. */
@@ -387,13 +400,13 @@ export class Cache {
    * The cached value, or the loader's. Concurrent misses in this process share one loader call; misses in
    * other containers wait for the one holding the load lock, up to `waitMs`, then load themselves.
    */
-  async getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions = {}): Promise<T> {
-    const full = this.key(key);
-    if (this.#l1) {
+  getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions = {}): Promise<T> {
+    const full = this.namespace + key;
+    if (this.#l1 !== undefined) {
       const slot = this.#l1.get(full);
-      if (slot) {
+      if (slot !== undefined) {
         this.#stats.l1.hits++;
-        return slot.value as T;
+        return Promise.resolve(slot.value as T);
       }
     }
     const running = this.#inflight.get(full) as Promise<T> | undefined;
