@@ -8,6 +8,12 @@ export {
   type Lock,
   type LockOptions,
 } from './createCache.ts';
+export {
+  type CacheConfig,
+  cacheConfigDefaults,
+  cacheConfigSchema,
+  cacheOptionsFromEnvironment,
+} from './environment.ts';
 export { cacheHealthCheck } from './health.ts';
 export {
   createIamAuthToken,

@@ -22,6 +22,27 @@ export const bindings = {
     fallbacks: ['POWERTOOLS_SERVICE_NAME'],
     description: 'service name, the {service} of /config/{env}/{service}/{component}',
   },
+  cacheUrl: {
+    variable: 'LAMBDA_INFRA_CACHE_URL',
+    description: 'cache endpoint, redis://host:port or rediss://host:port (TLS)',
+  },
+  cacheMode: {
+    variable: 'LAMBDA_INFRA_CACHE_MODE',
+    description: 'cache topology: standalone, cluster, or serverless (ElastiCache Serverless: cluster mode)',
+  },
+  cacheAuth: {
+    variable: 'LAMBDA_INFRA_CACHE_AUTH',
+    description: 'cache authentication: none or iam',
+  },
+  cacheUser: {
+    variable: 'LAMBDA_INFRA_CACHE_USER',
+    description: 'ElastiCache user id for IAM authentication',
+  },
+  cacheName: {
+    variable: 'LAMBDA_INFRA_CACHE_NAME',
+    description:
+      'ElastiCache cache name (replication group or serverless cache) that IAM tokens are signed for',
+  },
 } as const satisfies Record<string, Binding>;
 
 export type BindingName = keyof typeof bindings;
@@ -30,15 +51,26 @@ const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
 
 /** The value of a binding, or an error that names the variable to set. */
 export function readBinding(name: BindingName, env: NodeJS.ProcessEnv = process.env): string {
+  const value = readOptionalBinding(name, env);
+  if (value) return value;
+  const binding: Binding = bindings[name];
+  throw new InfraError(`${binding.variable} is not set: it names the ${binding.description}`, {
+    type: 'config',
+    component: 'config',
+  });
+}
+
+/** The value of a binding that may be absent. */
+export function readOptionalBinding(
+  name: BindingName,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const binding: Binding = bindings[name];
   for (const variable of [binding.variable, ...(binding.fallbacks ?? [])]) {
     const value = env[variable];
     if (value) return value;
   }
-  throw new InfraError(`${binding.variable} is not set: it names the ${binding.description}`, {
-    type: 'config',
-    component: 'config',
-  });
+  return undefined;
 }
 
 /** Checks one segment of a parameter path: env, service or component. */

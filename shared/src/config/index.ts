@@ -1,4 +1,4 @@
-export { type BindingName, bindings, parameterPath, readBinding } from './bindings.ts';
+export { type BindingName, bindings, parameterPath, readBinding, readOptionalBinding } from './bindings.ts';
 export {
   CONFIG_COMPONENT,
   type ComponentStatus,
