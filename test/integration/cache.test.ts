@@ -1,9 +1,12 @@
 import { type Cache, cacheHealthCheck, createCache } from '@lambda-infra/shared/cache';
 import { InfraError } from '@lambda-infra/shared/errors';
+import { createHttpHandler } from '@lambda-infra/shared/handler';
 import { createHealth } from '@lambda-infra/shared/health';
 import { createClient } from '@redis/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failure } from '../support/aws.ts';
+import { captureConsole } from '../support/console.ts';
+import { httpEvent, lambdaContext } from '../support/events.ts';
 import { type RedisServer, redisServer, useRedisNamespace } from '../support/redis.ts';
 
 const redis = useRedisNamespace();
@@ -308,5 +311,39 @@ describe('when Redis goes away and comes back', () => {
 
     expect(value).toBe('loaded');
     await server.start();
+  });
+});
+
+describe('metrics', () => {
+  it('records hits and misses per level and the command latency once per invocation of a handler', async () => {
+    const c = cache({ l1: {} });
+    await c.set('k', 1);
+    const handler = createHttpHandler({
+      handle: async () => {
+        await c.get('k');
+        await c.get('k');
+        await c.get('nope');
+        return { statusCode: 200, body: {} };
+      },
+    });
+    const idle = createHttpHandler({ handle: () => ({ statusCode: 200, body: {} }) });
+    const emitted = captureConsole();
+
+    await handler(httpEvent(), lambdaContext());
+    const first = emitted.metrics().filter((m) => m.name.startsWith('Cache'));
+    await idle(httpEvent(), lambdaContext());
+    const all = emitted.metrics().filter((m) => m.name.startsWith('Cache'));
+    emitted.restore();
+
+    expect(first).toEqual(
+      expect.arrayContaining([
+        { name: 'CacheHits', value: 2, dimensions: expect.objectContaining({ level: 'L1' }) },
+        { name: 'CacheMisses', value: 1, dimensions: expect.objectContaining({ level: 'L1' }) },
+        { name: 'CacheMisses', value: 1, dimensions: expect.objectContaining({ level: 'Redis' }) },
+        expect.objectContaining({ name: 'CacheCommandLatency' }),
+      ]),
+    );
+    expect(first.some((m) => m.name === 'CacheErrors')).toBe(false);
+    expect(all).toHaveLength(first.length);
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, createCluster } from '@redis/client';
 import { classifyError, InfraError } from '../errors/index.ts';
+import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
 import { type IamAuthOptions, iamCredentialsProvider } from './iamAuth.ts';
 import { MemoryCache, type MemoryCacheOptions } from './MemoryCache.ts';
@@ -126,7 +127,11 @@ export class Cache {
     loads: 0,
   };
 
+  readonly #unregisterMetrics: () => void;
+  #published = { l1Hits: 0, l1Misses: 0, hits: 0, misses: 0, errors: 0, commands: 0, latencyMs: 0 };
+
   constructor(options: CacheOptions) {
+    this.#unregisterMetrics = registerMetricsSource(() => this.recordMetrics());
     this.#options = options;
     this.namespace = options.namespace ?? defaultNamespace();
     this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
@@ -547,6 +552,38 @@ export class Cache {
     }
   }
 
+  /**
+   * Records what changed since the last call as metrics: hits and misses per level, errors, and the mean
+   * command latency. Handlers built on this library call it at the end of every invocation.
+   */
+  recordMetrics(): void {
+    const { l1, redis } = this.#stats;
+    const last = this.#published;
+    const now = {
+      l1Hits: l1.hits,
+      l1Misses: l1.misses,
+      hits: redis.hits,
+      misses: redis.misses,
+      errors: redis.errors,
+      commands: redis.commands,
+      latencyMs: redis.totalLatencyMs,
+    };
+    const commands = now.commands - last.commands;
+    if (now.l1Hits > last.l1Hits) recordMetric('cacheHits', now.l1Hits - last.l1Hits, { level: 'L1' });
+    if (now.l1Misses > last.l1Misses)
+      recordMetric('cacheMisses', now.l1Misses - last.l1Misses, { level: 'L1' });
+    if (now.hits > last.hits) recordMetric('cacheHits', now.hits - last.hits, { level: 'Redis' });
+    if (now.misses > last.misses) recordMetric('cacheMisses', now.misses - last.misses, { level: 'Redis' });
+    if (now.errors > last.errors)
+      recordMetric('cacheErrors', now.errors - last.errors, { component: 'cache' });
+    if (commands > 0) {
+      recordMetric('cacheCommandLatency', (now.latencyMs - last.latencyMs) / commands, {
+        component: 'cache',
+      });
+    }
+    this.#published = now;
+  }
+
   stats(): CacheStats {
     return {
       l1: { ...this.#stats.l1, size: this.#l1?.size ?? 0, bytes: this.#l1?.bytes ?? 0 },
@@ -558,6 +595,7 @@ export class Cache {
   /** Closes the connection; in Lambda the container's end does this, so handlers need not. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unregisterMetrics();
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection) await connection.close().catch(() => connection.destroy());

@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { logger, metrics, tracer } from '../observability/index.ts';
+import { logger, metrics, recordRegisteredMetrics, tracer } from '../observability/index.ts';
 
 /**
  * The base every handler of this library sits on: middy with the Powertools tracer (a subsegment per invocation,
@@ -19,5 +19,7 @@ export function withPowertools<TEvent, TResult>(
       .use(captureLambdaHandler(tracer, { captureResponse: false }))
       .use(injectLambdaContext(logger, { resetKeys: true }))
       .use(logMetrics(metrics, { captureColdStartMetric: true }))
+      // Used after logMetrics so that its `after` runs first: sources record before the metrics are published.
+      .use({ after: recordRegisteredMetrics, onError: recordRegisteredMetrics })
   );
 }

@@ -39,12 +39,34 @@ export const metricCatalog = {
     unit: MetricUnit.Count,
     description: 'config refreshes that failed or brought an invalid value; the last good config stayed',
   },
+  cacheHits: {
+    name: 'CacheHits',
+    unit: MetricUnit.Count,
+    description: 'cache reads answered, by level (L1, Redis)',
+  },
+  cacheMisses: {
+    name: 'CacheMisses',
+    unit: MetricUnit.Count,
+    description: 'cache reads not answered, by level',
+  },
+  cacheErrors: {
+    name: 'CacheErrors',
+    unit: MetricUnit.Count,
+    description: 'cache commands that failed (served as misses or skipped writes)',
+  },
+  cacheCommandLatency: {
+    name: 'CacheCommandLatency',
+    unit: MetricUnit.Milliseconds,
+    description: 'mean time of a cache command over one invocation',
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricKey = keyof typeof metricCatalog;
 
 /** Dimensions a metric may carry; few and of low cardinality, since each value is its own CloudWatch series. */
-export type MetricDimensions = Partial<Record<'eventType' | 'queue' | 'errorType' | 'component', string>>;
+export type MetricDimensions = Partial<
+  Record<'eventType' | 'queue' | 'errorType' | 'component' | 'level', string>
+>;
 
 /**
  * Records one catalog metric. Without dimensions it joins the invocation's buffer (flushed by the handler's
@@ -75,3 +97,19 @@ export const eventMetrics = {
   reprocessed: (count = 1, dimensions?: MetricDimensions) => recordMetric('reprocessed', count, dimensions),
   stored: (count = 1, dimensions?: MetricDimensions) => recordMetric('stored', count, dimensions),
 };
+
+const sources = new Set<() => void>();
+
+/**
+ * Registers something that records its counters as metrics once per invocation, just before the handler's
+ * metrics are published, instead of one EMF line per operation. Returns the unregister function.
+ */
+export function registerMetricsSource(record: () => void): () => void {
+  sources.add(record);
+  return () => sources.delete(record);
+}
+
+/** Lets every registered source record its metrics; the handler base calls it at the end of each invocation. */
+export function recordRegisteredMetrics(): void {
+  for (const record of sources) record();
+}

@@ -4,6 +4,8 @@ export {
   type MetricKey,
   metricCatalog,
   recordMetric,
+  recordRegisteredMetrics,
+  registerMetricsSource,
 } from './catalog.ts';
 export {
   CORRELATION_ATTRIBUTE,
