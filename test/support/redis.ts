@@ -101,3 +101,120 @@ export async function redisServer(): Promise<RedisServer> {
   };
   return server;
 }
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port whose cluster bus port (port + 10000) is free too. */
+async function clusterPort(taken: number[]): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    if (taken.includes(port) || taken.includes(port + 10_000)) continue;
+    if ((await portIsFree(port)) && (await portIsFree(port + 10_000))) return port;
+  }
+  throw new Error('no free port pair for a cluster node');
+}
+
+export interface RedisCluster {
+  readonly ports: number[];
+  readonly url: string;
+  dispose(): Promise<void>;
+}
+
+/** A Redis cluster of three primaries on loopback, made with `redis-cli --cluster create`. */
+export async function redisCluster(): Promise<RedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-cluster-'));
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) ports.push(await clusterPort(ports));
+  const children = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const dispose = async () => {
+    await Promise.all(
+      children.map((child) =>
+        child.exitCode !== null
+          ? undefined
+          : new Promise((r) => {
+              child.once('exit', r);
+              child.kill('SIGKILL');
+            }),
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      for (let i = 0; ; i++) {
+        const client = createClient({
+          url: `redis://127.0.0.1:${port}`,
+          socket: { reconnectStrategy: false },
+        });
+        client.on('error', () => {});
+        const up = await client.connect().then(
+          () => true,
+          () => false,
+        );
+        client.destroy();
+        if (up) break;
+        if (i > 100) throw new Error(`cluster node on ${port} did not start`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await new Promise<void>((done, fail) => {
+      const create = spawn(
+        'redis-cli',
+        [
+          '--cluster',
+          'create',
+          ...ports.map((p) => `127.0.0.1:${p}`),
+          '--cluster-replicas',
+          '0',
+          '--cluster-yes',
+        ],
+        { stdio: 'ignore' },
+      );
+      create.once('exit', (code) =>
+        code === 0 ? done() : fail(new Error(`redis-cli --cluster create exited ${code}`)),
+      );
+    });
+    for (const port of ports) {
+      for (let i = 0; ; i++) {
+        const client = createClient({ url: `redis://127.0.0.1:${port}` });
+        await client.connect();
+        const info = String(await client.sendCommand(['CLUSTER', 'INFO']));
+        client.destroy();
+        if (info.includes('cluster_state:ok')) break;
+        if (i > 100) throw new Error(`cluster node on ${port} never reached cluster_state:ok`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { ports, url: `redis://127.0.0.1:${ports[0]}`, dispose };
+}
