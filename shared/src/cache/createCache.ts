@@ -289,13 +289,23 @@ export class Cache {
   }
 
   /** Best effort: false when Redis did not take it. Clears this container's L1 entry either way. */
-  async set(key: string, value: unknown, ttlSeconds = this.defaultTtlSeconds): Promise<boolean> {
-    const full = this.key(key);
-    const json = encode(key, value);
-    this.#l1?.delete(full);
-    const stored = await this.#write((c) => c.set(full, json, { EX: ttlSeconds }));
-    if (stored) this.#remember(full, value, json, ttlSeconds);
-    return stored;
+  set(key: string, value: unknown, ttlSeconds = this.defaultTtlSeconds): Promise<boolean> {
+    const full = this.namespace + key;
+    let json: string;
+    try {
+      json = encode(key, value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const l1 = this.#l1;
+    l1?.delete(full);
+    return this.#run((c) => c.set(full, json, { EX: ttlSeconds })).then(
+      () => {
+        if (l1 !== undefined) this.#remember(full, value, json, ttlSeconds);
+        return true;
+      },
+      () => false,
+    );
   }
 
   async del(...keys: string[]): Promise<boolean> {
