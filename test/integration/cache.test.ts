@@ -7,7 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failure } from '../support/aws.ts';
 import { captureConsole } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import { type RedisServer, redisServer, useRedisNamespace } from '../support/redis.ts';
+import {
+  type RedisServer,
+  type RedisTlsServer,
+  redisServer,
+  redisTlsServer,
+  useRedisNamespace,
+} from '../support/redis.ts';
 
 const redis = useRedisNamespace();
 const opened: Cache[] = [];
@@ -345,5 +351,31 @@ describe('metrics', () => {
     );
     expect(first.some((m) => m.name === 'CacheErrors')).toBe(false);
     expect(all).toHaveLength(first.length);
+  });
+});
+
+describe('over TLS', () => {
+  let server: RedisTlsServer;
+
+  beforeAll(async () => {
+    server = await redisTlsServer();
+  }, 30_000);
+
+  afterAll(async () => {
+    await server.dispose();
+  });
+
+  it('works over rediss:// with the CA it trusts, and refuses a certificate it cannot verify', async () => {
+    const trusted = cache({ url: server.url, tlsCaPem: server.caPem });
+    const untrusted = cache({ url: server.url, connectTimeoutMs: 300 });
+
+    const stored = await trusted.set('k', { secure: true });
+    const read = await trusted.get('k');
+    const refused = await untrusted.get('k');
+    const refusedPing = await failure(untrusted.ping());
+
+    expect([stored, read]).toEqual([true, { secure: true }]);
+    expect(refused).toBeUndefined();
+    expect(refusedPing).toBeInstanceOf(InfraError);
   });
 });

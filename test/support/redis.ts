@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,4 +217,97 @@ export async function redisCluster(): Promise<RedisCluster> {
     throw error;
   }
   return { ports, url: `redis://127.0.0.1:${ports[0]}`, dispose };
+}
+
+export interface RedisTlsServer {
+  readonly url: string;
+  /** The server's self-signed certificate, which is its own CA. */
+  readonly caPem: string;
+  dispose(): Promise<void>;
+}
+
+/** A redis-server that speaks only TLS, with a self-signed certificate for 127.0.0.1. */
+export async function redisTlsServer(): Promise<RedisTlsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-redis-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await new Promise<void>((done, fail) => {
+    const openssl = spawn(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    openssl.once('exit', (code) => (code === 0 ? done() : fail(new Error(`openssl exited ${code}`))));
+  });
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      '0',
+      '--tls-port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--tls-cert-file',
+      cert,
+      '--tls-key-file',
+      key,
+      '--tls-ca-cert-file',
+      cert,
+      '--tls-auth-clients',
+      'no',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    { stdio: 'ignore' },
+  );
+  const caPem = await readFile(cert, 'utf8');
+  for (let i = 0; ; i++) {
+    const client = createClient({
+      url: `rediss://127.0.0.1:${port}`,
+      socket: { tls: true, ca: caPem, reconnectStrategy: false },
+    });
+    client.on('error', () => {});
+    const up = await client.connect().then(
+      () => true,
+      () => false,
+    );
+    client.destroy();
+    if (up) break;
+    if (i > 100) throw new Error('the TLS redis-server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `rediss://127.0.0.1:${port}`,
+    caPem,
+    async dispose() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -14,6 +14,11 @@ export type CacheAuth =
 export interface CacheOptions {
   /** `redis://host:port` or `rediss://host:port` (TLS). */
   url: string;
+  /**
+   * PEM of a private CA to trust for `rediss://`; ElastiCache's certificates chain to public CAs and need
+   * none. Certificates are always verified.
+   */
+  tlsCaPem?: string;
   /** Cluster mode: ElastiCache Serverless is a cluster behind one endpoint. */
   cluster?: boolean;
   auth?: CacheAuth;
@@ -144,6 +149,7 @@ export class Cache {
     const commandTimeoutMs = o.commandTimeoutMs ?? 500;
     const maxDelay = o.maxReconnectDelayMs ?? 2_000;
     const socket = {
+      ...(o.tlsCaPem ? { ca: o.tlsCaPem } : {}),
       connectTimeout: o.connectTimeoutMs ?? 1_000,
       // Bounded backoff with jitter; never gives up, so the cache recovers when Redis returns.
       reconnectStrategy: (retries: number) =>
