@@ -268,20 +268,23 @@ export class Cache {
     return this.namespace + key;
   }
 
+  /** The L1's slot for a key, counting the hit or the miss; undefined without an L1. */
+  #fromL1(full: string): { value: unknown } | undefined {
+    if (this.#l1 === undefined) return undefined;
+    const slot = this.#l1.get(full);
+    if (slot === undefined) this.#stats.l1.misses++;
+    else this.#stats.l1.hits++;
+    return slot;
+  }
+
   #remember(full: string, value: unknown, json: string, ttlSeconds: number): void {
     this.#l1?.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
   }
 
   get<T = unknown>(key: string): Promise<T | undefined> {
     const full = this.namespace + key;
-    if (this.#l1 !== undefined) {
-      const slot = this.#l1.get(full);
-      if (slot !== undefined) {
-        this.#stats.l1.hits++;
-        return Promise.resolve(slot.value as T);
-      }
-      this.#stats.l1.misses++;
-    }
+    const slot = this.#fromL1(full);
+    if (slot !== undefined) return Promise.resolve(slot.value as T);
     return this.#read((c) => c.get(full), null).then((json) => {
       if (json === null || json === undefined) {
         this.#stats.redis.misses++;
@@ -423,13 +426,8 @@ export class Cache {
    */
   getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions = {}): Promise<T> {
     const full = this.namespace + key;
-    if (this.#l1 !== undefined) {
-      const slot = this.#l1.get(full);
-      if (slot !== undefined) {
-        this.#stats.l1.hits++;
-        return Promise.resolve(slot.value as T);
-      }
-    }
+    const slot = this.#fromL1(full);
+    if (slot !== undefined) return Promise.resolve(slot.value as T);
     const running = this.#inflight.get(full) as Promise<T> | undefined;
     if (running) return running;
     const flight = this.#getOrLoad(key, loader, options).finally(() => this.#inflight.delete(full));
