@@ -42,6 +42,33 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a Redis at `url` answers a PING now. */
+async function answers(url: string, ca?: string): Promise<boolean> {
+  const client = createClient({
+    url,
+    socket: { reconnectStrategy: false, ...(ca ? { tls: true, ca } : {}) },
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Waits up to about 5 s for a Redis at `url` to answer, or fails naming what did not start. */
+async function waitForRedis(url: string, what: string, ca?: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await answers(url, ca)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not start`);
+}
+
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
@@ -57,19 +84,6 @@ export async function redisServer(): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-redis-'));
   let child: ChildProcess | undefined;
-  const ping = async () => {
-    const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      client.destroy();
-    }
-  };
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -81,11 +95,7 @@ export async function redisServer(): Promise<RedisServer> {
           stdio: 'ignore',
         },
       );
-      for (let i = 0; i < 100; i++) {
-        if (await ping()) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`redis-server on port ${port} did not start`);
+      await waitForRedis(server.url, `redis-server on port ${port}`);
     },
     async stop() {
       if (!child || child.exitCode !== null) return;
@@ -167,23 +177,7 @@ export async function redisCluster(): Promise<RedisCluster> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) {
-      for (let i = 0; ; i++) {
-        const client = createClient({
-          url: `redis://127.0.0.1:${port}`,
-          socket: { reconnectStrategy: false },
-        });
-        client.on('error', () => {});
-        const up = await client.connect().then(
-          () => true,
-          () => false,
-        );
-        client.destroy();
-        if (up) break;
-        if (i > 100) throw new Error(`cluster node on ${port} did not start`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    for (const port of ports) await waitForRedis(`redis://127.0.0.1:${port}`, `cluster node on ${port}`);
     await new Promise<void>((done, fail) => {
       const create = spawn(
         'redis-cli',
@@ -283,21 +277,7 @@ export async function redisTlsServer(): Promise<RedisTlsServer> {
     { stdio: 'ignore' },
   );
   const caPem = await readFile(cert, 'utf8');
-  for (let i = 0; ; i++) {
-    const client = createClient({
-      url: `rediss://127.0.0.1:${port}`,
-      socket: { tls: true, ca: caPem, reconnectStrategy: false },
-    });
-    client.on('error', () => {});
-    const up = await client.connect().then(
-      () => true,
-      () => false,
-    );
-    client.destroy();
-    if (up) break;
-    if (i > 100) throw new Error('the TLS redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForRedis(`rediss://127.0.0.1:${port}`, 'the TLS redis-server', caPem);
   return {
     url: `rediss://127.0.0.1:${port}`,
     caPem,
