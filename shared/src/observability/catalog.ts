@@ -59,13 +59,18 @@ export const metricCatalog = {
     unit: MetricUnit.Milliseconds,
     description: 'mean time of a cache command over one invocation',
   },
+  breakerState: {
+    name: 'BreakerState',
+    unit: MetricUnit.Count,
+    description: 'state of a circuit on each change: 0 closed, 1 half-open, 2 open, 3 isolated',
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricKey = keyof typeof metricCatalog;
 
 /** Dimensions a metric may carry; few and of low cardinality, since each value is its own CloudWatch series. */
 export type MetricDimensions = Partial<
-  Record<'eventType' | 'queue' | 'errorType' | 'component' | 'level', string>
+  Record<'eventType' | 'queue' | 'errorType' | 'component' | 'level' | 'breaker', string>
 >;
 
 /**

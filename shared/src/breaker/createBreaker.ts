@@ -1,0 +1,285 @@
+import { classifyError, InfraError } from '../errors/index.ts';
+import { recordMetric } from '../observability/catalog.ts';
+import { logger } from '../observability/logger.ts';
+import { consecutive, type Strategy } from './strategies.ts';
+
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+export type BreakerEvent = 'open' | 'close' | 'half-open' | 'reject' | 'success' | 'failure';
+
+/** The value of the BreakerState metric for each state, so alarms can test `>= 2` for "not serving". */
+export const STATE_METRIC_VALUE: Record<BreakerState, number> = {
+  closed: 0,
+  'half-open': 1,
+  open: 2,
+  isolated: 3,
+};
+
+/** A call the breaker refused without making it: the circuit is open, isolated, or its probes are taken. */
+export class BreakerOpenError extends InfraError {
+  readonly breaker: string;
+  readonly state: BreakerState;
+  constructor(breaker: string, state: BreakerState, retryInMs: number) {
+    super(
+      state === 'isolated'
+        ? `circuit "${breaker}" is isolated: calls are refused until it is reset`
+        : `circuit "${breaker}" is ${state}: call refused, next attempt in ${Math.max(0, Math.round(retryInMs))} ms`,
+      { type: 'connection', component: 'breaker', code: 'CIRCUIT_OPEN' },
+    );
+    this.breaker = breaker;
+    this.state = state;
+  }
+}
+
+export interface BreakerOptions {
+  /** Names the circuit in errors, logs, metrics and (with a shared store) across containers. */
+  name: string;
+  /** Default `consecutive(5)`. */
+  strategy?: Strategy;
+  /** How long the circuit stays open the first time; default 5 s. */
+  openMs?: number;
+  /** The open time doubles with each failed probe, with jitter, up to this; default 60 s. */
+  maxOpenMs?: number;
+  /** Probe calls admitted at once in half-open; default 1. */
+  halfOpenCalls?: number;
+  /** A call slower than this fails with a timeout and counts as a failure; none by default. */
+  timeoutMs?: number;
+  /** Which errors count as failures; by default retryable InfraErrors (after classification), not validation. */
+  isFailure?: (error: unknown) => boolean;
+  /** Clock and randomness; injected by tests. */
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface ExecuteOptions<T> {
+  /** Answers instead when the call is refused or fails. */
+  fallback?: (error: InfraError) => T | Promise<T>;
+}
+
+export interface BreakerStats {
+  name: string;
+  state: BreakerState;
+  /** When the state was entered (epoch ms). */
+  since: number;
+  calls: number;
+  successes: number;
+  failures: number;
+  rejections: number;
+  failureRate: number;
+}
+
+const defaultIsFailure = (error: unknown): boolean => {
+  const infra = classifyError(error, 'breaker');
+  return infra.retryable && infra.type !== 'validation';
+};
+
+/**
+ * A circuit breaker: closed, open, half-open, and isolated (forced open). In the closed state a call costs
+ * one promise chain and no I/O.
+ */
+export class Breaker {
+  readonly name: string;
+  readonly #strategy: Strategy;
+  readonly #openMs: number;
+  readonly #maxOpenMs: number;
+  readonly #halfOpenCalls: number;
+  readonly #timeoutMs: number | undefined;
+  readonly #isFailure: (error: unknown) => boolean;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #state: BreakerState = 'closed';
+  #since: number;
+  #openUntil = 0;
+  #failedProbes = 0;
+  #probes = 0;
+  #calls = 0;
+  #successes = 0;
+  #failures = 0;
+  #rejections = 0;
+  #listeners: Map<BreakerEvent, Set<(info: unknown) => void>> | undefined;
+
+  constructor(options: BreakerOptions) {
+    this.name = options.name;
+    this.#strategy = options.strategy ?? consecutive(5);
+    this.#openMs = options.openMs ?? 5_000;
+    this.#maxOpenMs = options.maxOpenMs ?? 60_000;
+    this.#halfOpenCalls = options.halfOpenCalls ?? 1;
+    this.#timeoutMs = options.timeoutMs;
+    this.#isFailure = options.isFailure ?? defaultIsFailure;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#since = this.#now();
+    if (!(this.#openMs > 0) || this.#maxOpenMs < this.#openMs) {
+      throw new RangeError(`breaker "${this.name}": openMs must be positive and at most maxOpenMs`);
+    }
+    if (!Number.isInteger(this.#halfOpenCalls) || this.#halfOpenCalls < 1) {
+      throw new RangeError(`breaker "${this.name}": halfOpenCalls must be a whole number of at least 1`);
+    }
+  }
+
+  /** The state now; an open circuit whose time is up reads as half-open. */
+  get state(): BreakerState {
+    if (this.#state === 'open' && this.#now() >= this.#openUntil) this.#transition('half-open');
+    return this.#state;
+  }
+
+  on(event: BreakerEvent, listener: (info: unknown) => void): () => void {
+    this.#listeners ??= new Map();
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  #emit(event: BreakerEvent, info: unknown): void {
+    const set = this.#listeners?.get(event);
+    if (set) for (const listener of set) listener(info);
+  }
+
+  #transition(to: BreakerState): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    this.#since = this.#now();
+    this.#probes = 0;
+    if (to === 'closed') {
+      this.#failedProbes = 0;
+      this.#strategy.reset();
+    }
+    const event = to === 'closed' ? 'close' : to === 'isolated' ? 'open' : to;
+    const info = {
+      name: this.name,
+      from,
+      to,
+      ...(to === 'open' ? { openForMs: this.#openUntil - this.#since } : {}),
+    };
+    (to === 'closed' ? logger.info : logger.warn).call(logger, `circuit ${to}`, info);
+    recordMetric('breakerState', STATE_METRIC_VALUE[to], { breaker: this.name });
+    this.#emit(event, info);
+  }
+
+  /** Opens for the base time, or, after failed probes, for a doubled time with jitter up to maxOpenMs. */
+  #open(): void {
+    const ceiling = Math.min(this.#maxOpenMs, this.#openMs * 2 ** this.#failedProbes);
+    // Equal jitter: at least half the ceiling, so that containers do not probe in step.
+    const ms = this.#failedProbes === 0 ? this.#openMs : ceiling / 2 + (this.#random() * ceiling) / 2;
+    this.#openUntil = this.#now() + ms;
+    this.#transition('open');
+  }
+
+  #refuse<T>(options: ExecuteOptions<T> | undefined): Promise<T> {
+    this.#rejections++;
+    const error = new BreakerOpenError(this.name, this.#state, this.#openUntil - this.#now());
+    this.#emit('reject', { name: this.name, state: this.#state });
+    return options?.fallback ? Promise.resolve().then(() => options.fallback!(error)) : Promise.reject(error);
+  }
+
+  /** Runs `fn` through the circuit: refused at once while open, counted while closed, a probe in half-open. */
+  execute<T>(fn: () => Promise<T>, options?: ExecuteOptions<T>): Promise<T> {
+    const state = this.state;
+    if (state === 'open' || state === 'isolated') return this.#refuse(options);
+    const probe = state === 'half-open';
+    if (probe) {
+      if (this.#probes >= this.#halfOpenCalls) return this.#refuse(options);
+      this.#probes++;
+    }
+    this.#calls++;
+    let call: Promise<T>;
+    try {
+      call = fn();
+    } catch (error) {
+      call = Promise.reject(error);
+    }
+    if (this.#timeoutMs !== undefined) call = this.#withTimeout(call, this.#timeoutMs);
+    return call.then(
+      (value) => {
+        this.#settle(probe, false);
+        return value;
+      },
+      (error: unknown) => {
+        const counted = this.#isFailure(error);
+        this.#settle(probe, counted);
+        if (options?.fallback) return options.fallback(classifyError(error, this.name));
+        throw error;
+      },
+    );
+  }
+
+  /** The function, with every call made through this circuit. */
+  wrap<A extends unknown[], T>(
+    fn: (...args: A) => Promise<T>,
+    options?: ExecuteOptions<T>,
+  ): (...args: A) => Promise<T> {
+    return (...args: A) => this.execute(() => fn(...args), options);
+  }
+
+  #withTimeout<T>(call: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new InfraError(`call through circuit "${this.name}" took longer than ${ms} ms`, {
+              type: 'timeout',
+              component: 'breaker',
+            }),
+          ),
+        ms,
+      );
+    });
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  #settle(probe: boolean, failed: boolean): void {
+    const now = this.#now();
+    if (failed) {
+      this.#failures++;
+      this.#emit('failure', { name: this.name });
+      if (probe) {
+        if (this.#state === 'half-open') {
+          this.#failedProbes++;
+          this.#open();
+        }
+        return;
+      }
+      if (this.#state === 'closed' && this.#strategy.failure(now)) this.#open();
+      return;
+    }
+    this.#successes++;
+    this.#emit('success', { name: this.name });
+    if (probe) {
+      if (this.#state === 'half-open') this.#transition('closed');
+      return;
+    }
+    if (this.#state === 'closed') this.#strategy.success(now);
+  }
+
+  /** Forces the circuit open until `reset()`. */
+  isolate(): void {
+    this.#transition('isolated');
+  }
+
+  /** Closes the circuit and forgets its history. */
+  reset(): void {
+    this.#transition('closed');
+  }
+
+  stats(): BreakerStats {
+    return {
+      name: this.name,
+      state: this.state,
+      since: this.#since,
+      calls: this.#calls,
+      successes: this.#successes,
+      failures: this.#failures,
+      rejections: this.#rejections,
+      failureRate: this.#strategy.failureRate(this.#now()),
+    };
+  }
+}
+
+export function createBreaker(options: BreakerOptions): Breaker {
+  return new Breaker(options);
+}

@@ -1,0 +1,13 @@
+export {
+  Breaker,
+  type BreakerEvent,
+  BreakerOpenError,
+  type BreakerOptions,
+  type BreakerState,
+  type BreakerStats,
+  createBreaker,
+  type ExecuteOptions,
+  STATE_METRIC_VALUE,
+} from './createBreaker.ts';
+export { breakerHealthCheck } from './health.ts';
+export { consecutive, type FailureRateOptions, failureRate, type Strategy } from './strategies.ts';
