@@ -79,6 +79,16 @@ describe('the cache interface on Redis', () => {
     expect(await c.ping()).toBeGreaterThanOrEqual(0);
   });
 
+  it('serves every command of its first moment, when the connection is still being made', async () => {
+    const c = cache();
+
+    const stored = await Promise.all(Array.from({ length: 20 }, (_, i) => c.set(`first:${i}`, i)));
+    const read = await cache().mget(Array.from({ length: 20 }, (_, i) => `first:${i}`));
+
+    expect(stored.every(Boolean)).toBe(true);
+    expect(read).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
   it('refuses a value that is not JSON, naming the key', async () => {
     const c = cache();
 

@@ -124,6 +124,7 @@ export class Cache {
   #connection: Connection | undefined;
   #firstConnect: Promise<unknown> | undefined;
   #waitedForFirstConnect = false;
+  #firstWait: Promise<void> | undefined;
   #wasReady = false;
   #closed = false;
   readonly #stats: CacheStats = {
@@ -199,21 +200,27 @@ export class Cache {
     return connection;
   }
 
-  /** The connection, waiting for it only on first use and only up to the connect timeout. */
+  /**
+   * The connection, waiting for it only on first use and only up to the connect timeout. Every command of
+   * that first moment shares the one wait, rather than finding the client offline.
+   */
   async #ready(): Promise<Connection> {
     if (this.#closed) throw new InfraError('the cache is closed', { type: 'internal', component: 'cache' });
     this.#connection ??= this.#connect();
     if (!this.#waitedForFirstConnect) {
-      this.#waitedForFirstConnect = true;
-      const timeoutMs = this.#options.connectTimeoutMs ?? 1_000;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.#firstConnect,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      this.#firstWait ??= (async () => {
+        const timeoutMs = this.#options.connectTimeoutMs ?? 1_000;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.#firstConnect,
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, timeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        this.#waitedForFirstConnect = true;
+      })();
+      await this.#firstWait;
     }
     return this.#connection;
   }
@@ -513,6 +520,15 @@ export class Cache {
     } finally {
       await held?.release().catch(() => false);
     }
+  }
+
+  /**
+   * Runs a Lua script on keys of this cache's namespace (in cluster mode they must share a hash tag). Fails
+   * with an InfraError; for the modules built on the cache, such as the breaker's shared store.
+   */
+  script(source: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const full = keys.map((k) => this.namespace + k);
+    return this.#run((c) => c.eval(source, { keys: full, arguments: args.map(String) }));
   }
 
   /**
