@@ -1,6 +1,7 @@
 import { classifyError, InfraError } from '../errors/index.ts';
 import { recordMetric } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
+import { type BreakerStore, memoryStore, type SharedState } from './stores.ts';
 import { consecutive, type Strategy } from './strategies.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -45,6 +46,13 @@ export interface BreakerOptions {
   timeoutMs?: number;
   /** Which errors count as failures; by default retryable InfraErrors (after classification), not validation. */
   isFailure?: (error: unknown) => boolean;
+  /** Where the circuit lives: `memoryStore()` (default) or `redisStore(cache)`, shared by every container. */
+  store?: BreakerStore;
+  /**
+   * With a shared store, how long a half-open call waits to learn whether it may probe before it decides
+   * alone; default 50 ms. No other call ever waits on the store.
+   */
+  probeWaitMs?: number;
   /** Clock and randomness; injected by tests. */
   now?: () => number;
   random?: () => number;
@@ -96,6 +104,15 @@ export class Breaker {
   #failures = 0;
   #rejections = 0;
   #listeners: Map<BreakerEvent, Set<(info: unknown) => void>> | undefined;
+  readonly #store: BreakerStore;
+  #pendingSuccesses = 0;
+  #pendingFailures = 0;
+  #nextSyncAt = 0;
+  #syncing: Promise<void> | undefined;
+  #lastPublish: Promise<unknown> = Promise.resolve();
+  /** False since the store last failed to answer: the circuit is then decided here alone. */
+  #storeReachable = true;
+  readonly #probeWaitMs: number;
 
   constructor(options: BreakerOptions) {
     this.name = options.name;
@@ -107,6 +124,8 @@ export class Breaker {
     this.#isFailure = options.isFailure ?? defaultIsFailure;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#store = options.store ?? memoryStore();
+    this.#probeWaitMs = options.probeWaitMs ?? 50;
     this.#since = this.#now();
     if (!(this.#openMs > 0) || this.#maxOpenMs < this.#openMs) {
       throw new RangeError(`breaker "${this.name}": openMs must be positive and at most maxOpenMs`);
@@ -138,12 +157,16 @@ export class Breaker {
     if (set) for (const listener of set) listener(info);
   }
 
-  #transition(to: BreakerState): void {
+  #transition(to: BreakerState, fromShared = false): void {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
     this.#since = this.#now();
     this.#probes = 0;
+    // Outcomes not yet synced belong to the closed period that just ended; replayed later, they would
+    // count against the next one.
+    this.#pendingSuccesses = 0;
+    this.#pendingFailures = 0;
     if (to === 'closed') {
       this.#failedProbes = 0;
       this.#strategy.reset();
@@ -158,6 +181,87 @@ export class Breaker {
     (to === 'closed' ? logger.info : logger.warn).call(logger, `circuit ${to}`, info);
     recordMetric('breakerState', STATE_METRIC_VALUE[to], { breaker: this.name });
     this.#emit(event, info);
+    if (this.#store.shared && !fromShared && to !== 'half-open') this.#publish();
+  }
+
+  /** Tells the other containers, without any call waiting for it; a failure leaves them to their own view. */
+  #publish(): void {
+    const shared: SharedState = {
+      state: this.#state === 'closed' ? 'closed' : this.#state === 'isolated' ? 'isolated' : 'open',
+      openUntil: this.#openUntil,
+      failedProbes: this.#failedProbes,
+    };
+    this.#lastPublish = this.#store.publish(this.name, shared).catch(() => {
+      this.#storeReachable = false;
+    });
+  }
+
+  /** At most once per syncMs: sends this container's outcomes and takes up the shared state. Never awaited. */
+  #maybeSync(now: number): void {
+    if (this.#syncing !== undefined || now < this.#nextSyncAt) return;
+    this.#nextSyncAt = now + this.#store.syncMs;
+    const batch = {
+      successes: this.#pendingSuccesses,
+      failures: this.#pendingFailures,
+      trailingFailures: this.#strategy.trailingFailures,
+    };
+    this.#pendingSuccesses = 0;
+    this.#pendingFailures = 0;
+    this.#syncing = this.#store.sync(this.name, batch, this.#strategy.rule, this.#openMs, now).then(
+      (shared) => {
+        this.#syncing = undefined;
+        this.#storeReachable = true;
+        this.#adopt(shared);
+      },
+      () => {
+        // Redis unreachable: keep the outcomes for the next try and go on deciding locally.
+        this.#syncing = undefined;
+        this.#storeReachable = false;
+        this.#pendingSuccesses += batch.successes;
+        this.#pendingFailures += batch.failures;
+      },
+    );
+  }
+
+  /**
+   * Takes up the shared state now and waits for it: for a handler's start-up, so that a new container does
+   * not make its first calls on a circuit that is open elsewhere. Never fails; without Redis it decides alone.
+   */
+  async sync(): Promise<void> {
+    if (!this.#store.shared) return;
+    this.#nextSyncAt = 0;
+    this.#maybeSync(this.#now());
+    await this.#syncing;
+  }
+
+  /** Takes up what another container decided. */
+  #adopt(shared: SharedState): void {
+    const local = this.#state;
+    if (shared.state === 'isolated') {
+      this.#transition('isolated', true);
+      return;
+    }
+    if (shared.state === 'open') {
+      if (local === 'isolated') return;
+      if (local === 'closed' || (local === 'half-open' && shared.openUntil > this.#now())) {
+        this.#openUntil = shared.openUntil;
+        this.#failedProbes = shared.failedProbes;
+        this.#transition('open', true);
+      } else if (local === 'open' && shared.openUntil > this.#openUntil) {
+        this.#openUntil = shared.openUntil;
+        this.#failedProbes = shared.failedProbes;
+      }
+      return;
+    }
+    // Closed elsewhere: a probe succeeded, or the circuit was reset. An open of our own that is still
+    // running stays, since its publication may not have landed yet.
+    if (
+      local === 'half-open' ||
+      local === 'isolated' ||
+      (local === 'open' && this.#now() >= this.#openUntil)
+    ) {
+      this.#transition('closed', true);
+    }
   }
 
   /** Opens for the base time, or, after failed probes, for a doubled time with jitter up to maxOpenMs. */
@@ -178,13 +282,61 @@ export class Breaker {
 
   /** Runs `fn` through the circuit: refused at once while open, counted while closed, a probe in half-open. */
   execute<T>(fn: () => Promise<T>, options?: ExecuteOptions<T>): Promise<T> {
+    if (this.#store.shared) this.#maybeSync(this.#now());
     const state = this.state;
     if (state === 'open' || state === 'isolated') return this.#refuse(options);
     const probe = state === 'half-open';
     if (probe) {
       if (this.#probes >= this.#halfOpenCalls) return this.#refuse(options);
       this.#probes++;
+      if (this.#store.shared && this.#storeReachable) return this.#sharedProbe(fn, options);
     }
+    return this.#call(fn, probe, options);
+  }
+
+  /**
+   * A probe when every container shares the circuit: only the one that takes the probe lock calls the
+   * dependency; the others take up the state it leaves. If Redis cannot be asked, the probe is local.
+   */
+  #sharedProbe<T>(fn: () => Promise<T>, options: ExecuteOptions<T> | undefined): Promise<T> {
+    const ttlMs = this.#timeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    let gaveUp = false;
+    const asked = this.#store.acquireProbe(this.name, ttlMs, this.#now());
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new Error('the store did not answer in time'));
+      }, this.#probeWaitMs);
+    });
+    // A grant that comes after we stopped waiting is handed back, so it does not block other probes.
+    asked.then(
+      (answer) => {
+        if (gaveUp && answer.granted) void answer.release().catch(() => undefined);
+      },
+      () => undefined,
+    );
+    return Promise.race([asked, late]).then(
+      (answer) => {
+        clearTimeout(timer);
+        if (answer.granted) {
+          const done = () => this.#lastPublish.then(answer.release).catch(() => undefined);
+          return this.#call(fn, true, options).finally(done);
+        }
+        this.#probes--;
+        this.#adopt(answer.shared);
+        // Closed by another container's probe: this call goes through as an ordinary one.
+        return this.#state === 'closed' ? this.#call(fn, false, options) : this.#refuse(options);
+      },
+      () => {
+        clearTimeout(timer);
+        this.#storeReachable = false;
+        return this.#call(fn, true, options);
+      },
+    );
+  }
+
+  #call<T>(fn: () => Promise<T>, probe: boolean, options: ExecuteOptions<T> | undefined): Promise<T> {
     this.#calls++;
     let call: Promise<T>;
     try {
@@ -244,7 +396,10 @@ export class Breaker {
         }
         return;
       }
-      if (this.#state === 'closed' && this.#strategy.failure(now)) this.#open();
+      if (this.#state === 'closed') {
+        this.#pendingFailures++;
+        if (this.#strategy.failure(now)) this.#open();
+      }
       return;
     }
     this.#successes++;
@@ -253,7 +408,10 @@ export class Breaker {
       if (this.#state === 'half-open') this.#transition('closed');
       return;
     }
-    if (this.#state === 'closed') this.#strategy.success(now);
+    if (this.#state === 'closed') {
+      this.#strategy.success(now);
+      this.#pendingSuccesses++;
+    }
   }
 
   /** Forces the circuit open until `reset()`. */

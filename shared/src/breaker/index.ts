@@ -10,4 +10,5 @@ export {
   STATE_METRIC_VALUE,
 } from './createBreaker.ts';
 export { breakerHealthCheck } from './health.ts';
+export { type BreakerStore, memoryStore, type OutcomeBatch, redisStore, type SharedState } from './stores.ts';
 export { consecutive, type FailureRateOptions, failureRate, type Strategy } from './strategies.ts';

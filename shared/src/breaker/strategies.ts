@@ -6,6 +6,12 @@ export interface Strategy {
   reset(): void;
   /** Failures over calls the strategy currently weighs, for stats. */
   failureRate(now: number): number;
+  /** Failures since the last success, for a shared store's consecutive count. */
+  readonly trailingFailures: number;
+  /** Its parameters, so that a shared store can apply the same rule to the outcomes of every container. */
+  readonly rule:
+    | { kind: 'consecutive'; threshold: number }
+    | ({ kind: 'failureRate' } & Required<FailureRateOptions>);
 }
 
 /** Opens after `threshold` failures in a row; any success starts the count again. */
@@ -18,6 +24,10 @@ export function consecutive(threshold: number): Strategy {
   let failures = 0;
   let calls = 0;
   return {
+    rule: { kind: 'consecutive', threshold },
+    get trailingFailures() {
+      return failures;
+    },
     success() {
       failures = 0;
       calls++;
@@ -86,11 +96,18 @@ export function failureRate(options: FailureRateOptions): Strategy {
     }
     return { c, f };
   };
+  let trailing = 0;
   return {
+    rule: { kind: 'failureRate', threshold, windowMs, minCalls, buckets: count },
+    get trailingFailures() {
+      return trailing;
+    },
     success(now) {
+      trailing = 0;
       calls[bucket(now)]!++;
     },
     failure(now) {
+      trailing++;
       const i = bucket(now);
       calls[i]!++;
       failures[i]!++;
@@ -98,6 +115,7 @@ export function failureRate(options: FailureRateOptions): Strategy {
       return c >= minCalls && f / c >= threshold;
     },
     reset() {
+      trailing = 0;
       slice.fill(-1);
     },
     failureRate(now) {
