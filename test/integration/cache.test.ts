@@ -1,3 +1,4 @@
+import { consecutive, createBreaker } from '@lambda-infra/shared/breaker';
 import { type Cache, cacheHealthCheck, createCache } from '@lambda-infra/shared/cache';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { createHttpHandler } from '@lambda-infra/shared/handler';
@@ -317,6 +318,36 @@ describe('when Redis goes away and comes back', () => {
     expect(incr).toMatchObject({ type: 'connection', retryable: true, component: 'cache' });
     expect(after).toBe('after');
     expect(c.stats().redis.errors).toBeGreaterThan(0);
+  });
+
+  it('opens its circuit after repeated failures, then serves misses and the loader without asking Redis', async () => {
+    const breaker = createBreaker({ name: 'cache', strategy: consecutive(2), openMs: 300 });
+    const c = cache({ url: server.url, breaker, connectTimeoutMs: 300, maxReconnectDelayMs: 50 });
+    await c.set('k', 'v');
+
+    await server.stop();
+    await c.get('k');
+    await c.get('k');
+    const read = await c.get('k');
+    const stored = await c.set('k', 'w');
+    const loaded = await c.getOrSet('k', () => 'loader');
+    const whileOpen = { state: breaker.state, rejections: breaker.stats().rejections };
+
+    await server.start();
+    await new Promise((r) => setTimeout(r, 350));
+    let after: unknown;
+    for (let i = 0; i < 50 && after !== 'back'; i++) {
+      await c.set('k', 'back');
+      after = await c.get('k');
+      if (after !== 'back') await new Promise((r) => setTimeout(r, 50));
+    }
+
+    expect([read, stored, loaded]).toEqual([undefined, false, 'loader']);
+    expect(whileOpen.state).toBe('open');
+    // The read, the write and getOrSet's read were refused by the circuit, not tried on the connection.
+    expect(whileOpen.rejections).toBeGreaterThanOrEqual(3);
+    expect(after).toBe('back');
+    expect(breaker.state).toBe('closed');
   });
 
   it('answers the first use within the connect timeout when Redis is down at a cold start', async () => {

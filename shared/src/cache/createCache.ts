@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, createCluster } from '@redis/client';
+import { type Breaker, consecutive, createBreaker } from '../breaker/index.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
@@ -34,6 +35,12 @@ export interface CacheOptions {
   maxReconnectDelayMs?: number;
   /** The in-process level; off unless given. */
   l1?: MemoryCacheOptions | false;
+  /**
+   * The circuit in front of Redis: once it opens, reads are misses and writes are skipped at once, instead of
+   * each waiting for its timeout. Default: 5 failures in a row open it for 2 s (growing to 30 s while Redis
+   * stays away). `false` for none.
+   */
+  breaker?: Breaker | false;
   /** Clock in milliseconds; injected by tests. */
   now?: () => number;
 }
@@ -134,6 +141,8 @@ export class Cache {
   };
 
   readonly #unregisterMetrics: () => void;
+  /** The circuit in front of Redis; undefined when turned off. */
+  readonly breaker: Breaker | undefined;
   #published = { l1Hits: 0, l1Misses: 0, hits: 0, misses: 0, errors: 0, commands: 0, latencyMs: 0 };
 
   constructor(options: CacheOptions) {
@@ -143,6 +152,11 @@ export class Cache {
     this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
     this.#now = options.now ?? Date.now;
     this.#l1 = options.l1 ? new MemoryCache({ ...options.l1, now: this.#now }) : undefined;
+    this.breaker =
+      options.breaker === false
+        ? undefined
+        : (options.breaker ??
+          createBreaker({ name: 'cache', strategy: consecutive(5), openMs: 2_000, maxOpenMs: 30_000 }));
   }
 
   #connect(): Connection {
@@ -241,7 +255,7 @@ export class Cache {
     stats.commands++;
     let pending: Promise<T>;
     try {
-      pending = command(connection);
+      pending = this.breaker ? this.breaker.execute(() => command(connection)) : command(connection);
     } catch (error) {
       pending = Promise.reject(error);
     }
