@@ -109,7 +109,7 @@ export class Breaker {
   #pendingFailures = 0;
   #nextSyncAt = 0;
   #syncing: Promise<void> | undefined;
-  #lastPublish: Promise<unknown> = Promise.resolve();
+  #lastPublish: Promise<unknown> | undefined;
   /** False since the store last failed to answer: the circuit is then decided here alone. */
   #storeReachable = true;
   readonly #probeWaitMs: number;
@@ -320,7 +320,10 @@ export class Breaker {
       (answer) => {
         clearTimeout(timer);
         if (answer.granted) {
-          const done = () => this.#lastPublish.then(answer.release).catch(() => undefined);
+          const done = () =>
+            Promise.resolve(this.#lastPublish)
+              .then(answer.release)
+              .catch(() => undefined);
           return this.#call(fn, true, options).finally(done);
         }
         this.#probes--;

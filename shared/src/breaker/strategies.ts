@@ -14,6 +14,37 @@ export interface Strategy {
     | ({ kind: 'failureRate' } & Required<FailureRateOptions>);
 }
 
+// Classes rather than closures: their methods live once on the prototype, not once per breaker.
+class Consecutive implements Strategy {
+  readonly rule: { kind: 'consecutive'; threshold: number };
+  readonly threshold: number;
+  #failures = 0;
+  #calls = 0;
+  constructor(threshold: number) {
+    this.threshold = threshold;
+    this.rule = { kind: 'consecutive', threshold };
+  }
+  get trailingFailures(): number {
+    return this.#failures;
+  }
+  success(): void {
+    this.#failures = 0;
+    this.#calls++;
+  }
+  failure(): boolean {
+    this.#failures++;
+    this.#calls++;
+    return this.#failures >= this.threshold;
+  }
+  reset(): void {
+    this.#failures = 0;
+    this.#calls = 0;
+  }
+  failureRate(): number {
+    return this.#calls === 0 ? 0 : this.#failures / Math.min(this.#calls, this.threshold);
+  }
+}
+
 /** Opens after `threshold` failures in a row; any success starts the count again. */
 export function consecutive(threshold: number): Strategy {
   if (!Number.isInteger(threshold) || threshold < 1) {
@@ -21,30 +52,7 @@ export function consecutive(threshold: number): Strategy {
       `consecutive(threshold): threshold must be a whole number of at least 1, got ${threshold}`,
     );
   }
-  let failures = 0;
-  let calls = 0;
-  return {
-    rule: { kind: 'consecutive', threshold },
-    get trailingFailures() {
-      return failures;
-    },
-    success() {
-      failures = 0;
-      calls++;
-    },
-    failure() {
-      failures++;
-      calls++;
-      return failures >= threshold;
-    },
-    reset() {
-      failures = 0;
-      calls = 0;
-    },
-    failureRate() {
-      return calls === 0 ? 0 : failures / Math.min(calls, threshold);
-    },
-  };
+  return new Consecutive(threshold);
 }
 
 export interface FailureRateOptions {
