@@ -1,6 +1,7 @@
 // npm run bench: every benchmark, each with its anchor in the same run; results go to bench/results/.
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { benchBreaker, breakerTable } from './breaker.ts';
 import { benchCache, cacheTable } from './cache.ts';
 import { benchHandler, handlerTable } from './handler.ts';
 
@@ -37,6 +38,18 @@ if (wanted('cache')) {
   await writeFile('bench/results/cache.json', `${JSON.stringify({ machine, ...cache }, null, 2)}\n`);
   await writeFile(
     'bench/results/cache.md',
+    `${table}\n\n${machine.date}, node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`,
+  );
+}
+
+if (wanted('breaker')) {
+  console.log('## Breaker: closed-state overhead and memory, against cockatiel and opossum\n');
+  const breaker = await benchBreaker();
+  const table = breakerTable(breaker);
+  console.log(`${table}\n`);
+  await writeFile('bench/results/breaker.json', `${JSON.stringify({ machine, ...breaker }, null, 2)}\n`);
+  await writeFile(
+    'bench/results/breaker.md',
     `${table}\n\n${machine.date}, node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`,
   );
 }
