@@ -86,11 +86,11 @@ const defaultIsFailure = (error: unknown): boolean => {
  */
 export class Breaker {
   readonly name: string;
-  readonly #strategy: Strategy;
-  readonly #openMs: number;
-  readonly #maxOpenMs: number;
-  readonly #halfOpenCalls: number;
-  readonly #timeoutMs: number | undefined;
+  #strategy: Strategy;
+  #openMs: number;
+  #maxOpenMs: number;
+  #halfOpenCalls: number;
+  #timeoutMs: number | undefined;
   readonly #isFailure: (error: unknown) => boolean;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -415,6 +415,31 @@ export class Breaker {
       this.#strategy.success(now);
       this.#pendingSuccesses++;
     }
+  }
+
+  /**
+   * Applies new thresholds and times, as when the config in SSM changes: a new strategy starts with no
+   * history, and the new times hold from the next opening on.
+   */
+  configure(
+    settings: Pick<BreakerOptions, 'strategy' | 'openMs' | 'maxOpenMs' | 'halfOpenCalls' | 'timeoutMs'>,
+  ): void {
+    const openMs = settings.openMs ?? this.#openMs;
+    const maxOpenMs = settings.maxOpenMs ?? this.#maxOpenMs;
+    if (!(openMs > 0) || maxOpenMs < openMs) {
+      throw new RangeError(`breaker "${this.name}": openMs must be positive and at most maxOpenMs`);
+    }
+    if (settings.strategy) this.#strategy = settings.strategy;
+    this.#openMs = openMs;
+    this.#maxOpenMs = maxOpenMs;
+    if (settings.halfOpenCalls !== undefined) this.#halfOpenCalls = settings.halfOpenCalls;
+    if ('timeoutMs' in settings) this.#timeoutMs = settings.timeoutMs;
+    logger.info('circuit reconfigured', {
+      name: this.name,
+      openMs,
+      maxOpenMs,
+      halfOpenCalls: this.#halfOpenCalls,
+    });
   }
 
   /** Forces the circuit open until `reset()`. */

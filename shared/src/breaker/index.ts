@@ -1,4 +1,11 @@
 export {
+  type BreakerConfig,
+  breakerConfigDefaults,
+  breakerConfigSchema,
+  breakerSettings,
+  createConfiguredBreaker,
+} from './config.ts';
+export {
   Breaker,
   type BreakerEvent,
   BreakerOpenError,
