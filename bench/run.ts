@@ -18,38 +18,32 @@ console.log(`node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`);
 const only = process.argv.slice(2);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
 
-if (wanted('handler')) {
-  console.log('## Handler: cold start and warm overhead\n');
-  const handler = await benchHandler();
-  const table = handlerTable(handler);
-  console.log(`${table}\n`);
-  await writeFile('bench/results/handler.json', `${JSON.stringify({ machine, ...handler }, null, 2)}\n`);
-  await writeFile(
-    'bench/results/handler.md',
-    `${table}\n\n${machine.date}, node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`,
-  );
-}
+// Each benchmark: its heading, its run, and the table its results file and the README take.
+const benchmarks = [
+  { name: 'handler', title: 'Handler: cold start and warm overhead', run: benchHandler, table: handlerTable },
+  {
+    name: 'cache',
+    title: 'Cache: get and set against raw @redis/client, L1 and getOrSet hits',
+    run: benchCache,
+    table: cacheTable,
+  },
+  {
+    name: 'breaker',
+    title: 'Breaker: closed-state overhead and memory, against cockatiel and opossum',
+    run: benchBreaker,
+    table: breakerTable,
+  },
+] as const;
 
-if (wanted('cache')) {
-  console.log('## Cache: get and set against raw @redis/client, L1 and getOrSet hits\n');
-  const cache = await benchCache();
-  const table = cacheTable(cache);
+for (const bench of benchmarks) {
+  if (!wanted(bench.name)) continue;
+  console.log(`## ${bench.title}\n`);
+  const result = await bench.run();
+  const table = (bench.table as (r: typeof result) => string)(result);
   console.log(`${table}\n`);
-  await writeFile('bench/results/cache.json', `${JSON.stringify({ machine, ...cache }, null, 2)}\n`);
+  await writeFile(`bench/results/${bench.name}.json`, `${JSON.stringify({ machine, ...result }, null, 2)}\n`);
   await writeFile(
-    'bench/results/cache.md',
-    `${table}\n\n${machine.date}, node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`,
-  );
-}
-
-if (wanted('breaker')) {
-  console.log('## Breaker: closed-state overhead and memory, against cockatiel and opossum\n');
-  const breaker = await benchBreaker();
-  const table = breakerTable(breaker);
-  console.log(`${table}\n`);
-  await writeFile('bench/results/breaker.json', `${JSON.stringify({ machine, ...breaker }, null, 2)}\n`);
-  await writeFile(
-    'bench/results/breaker.md',
+    `bench/results/${bench.name}.md`,
     `${table}\n\n${machine.date}, node ${machine.node}, ${machine.cores} × ${machine.cpu}\n`,
   );
 }
