@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import { consecutive, createBreaker, redisStore } from '@lambda-infra/shared/breaker';
 import { createCache } from '@lambda-infra/shared/cache';
 import { InfraError } from '@lambda-infra/shared/errors';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisServer, redisServer, useRedisNamespace } from '../support/redis.ts';
+import { describe, expect, it } from 'vitest';
+import { useRedisNamespace, useRedisServer } from '../support/redis.ts';
 
 const WORKER = resolve('test/support/breaker-worker.ts');
 const redis = useRedisNamespace();
@@ -77,20 +77,11 @@ describe('a circuit shared through Redis by several processes', () => {
 });
 
 describe('when Redis stops mid-run', () => {
-  let server: RedisServer;
-
-  beforeAll(async () => {
-    server = await redisServer();
-    await server.start();
-  });
-
-  afterAll(async () => {
-    await server.dispose();
-  });
+  const test = useRedisServer();
 
   it('every breaker goes on deciding from its own state, and no call waits on Redis', async () => {
     const cache = createCache({
-      url: server.url,
+      url: test.server.url,
       namespace: 'test:',
       commandTimeoutMs: 1_000,
       maxReconnectDelayMs: 100,
@@ -105,7 +96,7 @@ describe('when Redis stops mid-run', () => {
     );
     for (const b of breakers) await b.execute(async () => 'ok');
 
-    await server.stop();
+    await test.server.stop();
     const slowest: number[] = [];
     const timed = async (call: () => Promise<unknown>) => {
       const started = performance.now();

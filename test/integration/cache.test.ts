@@ -8,13 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failure } from '../support/aws.ts';
 import { captureConsole } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import {
-  type RedisServer,
-  type RedisTlsServer,
-  redisServer,
-  redisTlsServer,
-  useRedisNamespace,
-} from '../support/redis.ts';
+import { type RedisTlsServer, redisTlsServer, useRedisNamespace, useRedisServer } from '../support/redis.ts';
 
 const redis = useRedisNamespace();
 const opened: Cache[] = [];
@@ -269,20 +263,11 @@ describe('health and stats', () => {
 });
 
 describe('when Redis goes away and comes back', () => {
-  let server: RedisServer;
-
-  beforeAll(async () => {
-    server = await redisServer();
-    await server.start();
-  });
-
-  afterAll(async () => {
-    await server.dispose();
-  });
+  const test = useRedisServer();
 
   it('serves misses and the loader while down, never waits past the timeouts, and recovers by itself', async () => {
     const c = cache({
-      url: server.url,
+      url: test.server.url,
       commandTimeoutMs: 200,
       connectTimeoutMs: 300,
       maxReconnectDelayMs: 100,
@@ -291,7 +276,7 @@ describe('when Redis goes away and comes back', () => {
     await c.set('k', 'before');
     const before = await c.get('k');
 
-    await server.stop();
+    await test.server.stop();
     const started = performance.now();
     const whileDown = await c.get('k');
     const stored = await c.set('k', 'during');
@@ -300,7 +285,7 @@ describe('when Redis goes away and comes back', () => {
     const downHealth = await health.check();
     const incr = await failure(c.incr('n'));
 
-    await server.start();
+    await test.server.start();
     let after: unknown;
     for (let i = 0; i < 100 && after === undefined; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -322,10 +307,10 @@ describe('when Redis goes away and comes back', () => {
 
   it('opens its circuit after repeated failures, then serves misses and the loader without asking Redis', async () => {
     const breaker = createBreaker({ name: 'cache', strategy: consecutive(2), openMs: 300 });
-    const c = cache({ url: server.url, breaker, connectTimeoutMs: 300, maxReconnectDelayMs: 50 });
+    const c = cache({ url: test.server.url, breaker, connectTimeoutMs: 300, maxReconnectDelayMs: 50 });
     await c.set('k', 'v');
 
-    await server.stop();
+    await test.server.stop();
     await c.get('k');
     await c.get('k');
     const read = await c.get('k');
@@ -333,7 +318,7 @@ describe('when Redis goes away and comes back', () => {
     const loaded = await c.getOrSet('k', () => 'loader');
     const whileOpen = { state: breaker.state, rejections: breaker.stats().rejections };
 
-    await server.start();
+    await test.server.start();
     await new Promise((r) => setTimeout(r, 350));
     let after: unknown;
     for (let i = 0; i < 50 && after !== 'back'; i++) {
@@ -351,13 +336,13 @@ describe('when Redis goes away and comes back', () => {
   });
 
   it('answers the first use within the connect timeout when Redis is down at a cold start', async () => {
-    await server.stop();
-    const c = cache({ url: server.url, connectTimeoutMs: 200, maxReconnectDelayMs: 100 });
+    await test.server.stop();
+    const c = cache({ url: test.server.url, connectTimeoutMs: 200, maxReconnectDelayMs: 100 });
 
     const value = await c.getOrSet('k', () => 'loaded');
 
     expect(value).toBe('loaded');
-    await server.start();
+    await test.server.start();
   });
 });
 

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
-import { afterEach, beforeEach, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
 
 /** A key prefix of the test's own, new for every test, with every key under it removed afterwards. */
 export function useRedisNamespace(): { readonly namespace: string; readonly url: string } {
@@ -77,6 +77,24 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Stops it for good and removes its folder. */
   dispose(): Promise<void>;
+}
+
+/** A redis-server of the test file's own, started before its tests and removed after them. */
+export function useRedisServer(): { readonly server: RedisServer } {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await redisServer();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the redis-server starts in beforeAll; use it inside hooks and tests');
+      return server;
+    },
+  };
 }
 
 /** A redis-server of the test's own on a free loopback port, keeping nothing on disk. */
