@@ -1,0 +1,11 @@
+export {
+  type BatchItem,
+  type BatchResult,
+  createPublisher,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENTRIES,
+  MAX_MESSAGE_BYTES,
+  Publisher,
+  type PublisherOptions,
+  type PublishOptions,
+} from './createPublisher.ts';
