@@ -9,3 +9,11 @@ export {
   type PublisherOptions,
   type PublishOptions,
 } from './createPublisher.ts';
+export {
+  backoffSeconds,
+  createSqsHandler,
+  DLQ_REASON_ATTRIBUTES,
+  type RetryOptions,
+  type SqsHandlerOptions,
+  type SqsMessage,
+} from './createSqsHandler.ts';
