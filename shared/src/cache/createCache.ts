@@ -537,6 +537,14 @@ export class Cache {
   }
 
   /**
+   * The connected node-redis client itself, for libraries that take one (Powertools Idempotency's cache
+   * persistence layer), so that one connection serves both. Keys written through it are not namespaced.
+   */
+  async client(): Promise<Connection> {
+    return this.#ready();
+  }
+
+  /**
    * Runs a Lua script on keys of this cache's namespace (in cluster mode they must share a hash tag). Fails
    * with an InfraError; for the modules built on the cache, such as the breaker's shared store.
    */

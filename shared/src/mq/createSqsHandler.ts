@@ -4,6 +4,8 @@ import {
   processPartialResponse,
   SqsFifoPartialProcessorAsync,
 } from '@aws-lambda-powertools/batch';
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache';
 import {
   ChangeMessageVisibilityCommand,
   GetQueueAttributesCommand,
@@ -14,6 +16,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
+import type { Cache } from '../cache/createCache.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { withPowertools } from '../handler/withPowertools.ts';
 import { correlationIdFromRecord, eventMetrics, logger, setCorrelationId } from '../observability/index.ts';
@@ -54,6 +57,16 @@ export interface SqsHandlerOptions<T> {
   retry?: RetryOptions;
   /** Errors that no retry can fix, beyond non-retryable InfraErrors; they go to the dead-letter queue at once. */
   nonRetryable?: (error: unknown) => boolean;
+  /**
+   * Side effects once per message even when SQS delivers it twice: Powertools Idempotency on the cache's
+   * Redis connection, keyed by the message id or by `key`.
+   */
+  idempotency?: {
+    cache: Cache;
+    key?: (message: SqsMessage<T>) => string;
+    /** How long a handled message is remembered; default 1 hour. */
+    expiresAfterSeconds?: number;
+  };
   /** Default: the dead-letter queue of the source queue's redrive policy, looked up once. */
   deadLetterQueueUrl?: string;
   client?: SQSClient;
@@ -160,6 +173,58 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     });
   };
 
+  // Idempotency errors that a later delivery may get past: another container is handling the message, or
+  // the record store is unreachable. Classified by name, they would count as permanent.
+  const TRANSIENT_IDEMPOTENCY = new Set([
+    'IdempotencyAlreadyInProgressError',
+    'IdempotencyPersistenceLayerError',
+  ]);
+  const idempotencyConfig = options.idempotency
+    ? new IdempotencyConfig({
+        eventKeyJmesPath: 'key',
+        expiresAfterSeconds: options.idempotency.expiresAfterSeconds ?? 3_600,
+      })
+    : undefined;
+  let idempotentHandle:
+    | ((keyed: { key: string }, message: SqsMessage<T>, context: Context) => Promise<boolean>)
+    | undefined;
+  const handleOnce = async (message: SqsMessage<T>, context: Context) => {
+    const idempotency = options.idempotency;
+    if (!idempotency || !idempotencyConfig) return options.handle(message, context);
+    if (!idempotentHandle) {
+      const persistenceStore = new CachePersistenceLayer({
+        client: (await idempotency.cache.client()) as never,
+      });
+      idempotentHandle = makeIdempotent(
+        async (_keyed: { key: string }, m: SqsMessage<T>, c: Context) => {
+          await options.handle(m, c);
+          return true;
+        },
+        {
+          persistenceStore,
+          config: idempotencyConfig,
+          dataIndexArgument: 0,
+          keyPrefix: `${idempotency.cache.namespace}idempotency`,
+        },
+      );
+    }
+    idempotencyConfig.registerLambdaContext(context);
+    const key = idempotency.key ? idempotency.key(message) : message.record.messageId;
+    try {
+      await idempotentHandle({ key }, message, context);
+    } catch (error) {
+      if (error instanceof Error && TRANSIENT_IDEMPOTENCY.has(error.name)) {
+        throw new InfraError(`message ${message.record.messageId}: ${error.message}`, {
+          type: 'connection',
+          component: 'mq',
+          cause: error,
+          code: error.name,
+        });
+      }
+      throw error;
+    }
+  };
+
   const handleRecord = async (record: SQSRecord, context: Context) => {
     const started = performance.now();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
@@ -190,7 +255,7 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
         }
         body = parsed.data;
       }
-      await options.handle({ body: body as T, record, receiveCount, correlationId }, context);
+      await handleOnce({ body: body as T, record, receiveCount, correlationId }, context);
       eventMetrics.handled();
       eventMetrics.handlingDuration(performance.now() - started);
     } catch (error) {
