@@ -17,3 +17,13 @@ export {
   type SqsHandlerOptions,
   type SqsMessage,
 } from './createSqsHandler.ts';
+export {
+  type DeadLetter,
+  inspectDeadLetters,
+  purgeDeadLetters,
+  type RedriveFilter,
+  type RedriveOptions,
+  type RedriveReport,
+  redrive,
+  startNativeRedrive,
+} from './deadLetters.ts';
