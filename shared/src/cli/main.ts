@@ -1,9 +1,12 @@
 import { readdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { diffConfig, exportConfig, getConfigValue, importConfig } from '../config/folder.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { startSsmEndpoint } from '../local/ssm/index.ts';
+import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
 
 export const USAGE = `Usage: lambda-infra <command>
 
@@ -15,6 +18,13 @@ export const USAGE = `Usage: lambda-infra <command>
                  show what an import would change (--exit-code: exit 1 when anything would)
   config get     ENV SERVICE COMPONENT
                  print one component's JSON, decrypted
+  dlq inspect    --queue URL [--max N]
+                 show dead letters with their reasons, leaving them in the queue
+  dlq redrive    --queue URL [--to URL] [--error-type T] [--attribute NAME=VALUE] [--older-than-ms N]
+                 [--max N] [--rate N] [--native]
+                 move matching dead letters back to their source queue (--native: SQS's own move task)
+  dlq purge      --queue URL [--yes]
+                 delete every message of the queue; asks first unless --yes
   local ssm      [--port N] [--host H] [--seed DIR]
                  run the local SSM endpoint (--seed: import every env of a config folder first)
 
@@ -39,6 +49,15 @@ const options = {
   port: { type: 'string', default: '0' },
   host: { type: 'string', default: '127.0.0.1' },
   seed: { type: 'string' },
+  queue: { type: 'string' },
+  to: { type: 'string' },
+  max: { type: 'string' },
+  rate: { type: 'string' },
+  'error-type': { type: 'string' },
+  attribute: { type: 'string' },
+  'older-than-ms': { type: 'string' },
+  native: { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
   'endpoint-url': { type: 'string' },
   region: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -126,6 +145,90 @@ async function runConfig(
   }
 }
 
+function positiveInt(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a whole number of at least 1, got ${raw}`);
+  return n;
+}
+
+async function runDlq(action: string | undefined, values: Values, io: Io): Promise<number> {
+  const queueUrl = values.queue;
+  if (!queueUrl) throw new UsageError('--queue is required');
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  const client = new SQSClient({
+    ...(values['endpoint-url'] ? { endpoint: values['endpoint-url'] } : {}),
+    ...(region ? { region } : {}),
+  });
+  try {
+    switch (action) {
+      case 'inspect': {
+        const letters = await inspectDeadLetters({
+          queueUrl,
+          max: positiveInt('max', values.max) ?? 10,
+          client,
+        });
+        for (const l of letters) {
+          io.out(JSON.stringify({ messageId: l.messageId, reason: l.reason, body: l.body }));
+        }
+        io.out(`${letters.length} message(s) shown; they stay in the queue`);
+        return 0;
+      }
+      case 'redrive': {
+        if (values.native) {
+          const task = await startNativeRedrive({
+            from: queueUrl,
+            client,
+            maxPerSecond: positiveInt('rate', values.rate),
+          });
+          io.out(`started the move task ${task}`);
+          return 0;
+        }
+        const [name, value] = values.attribute?.split('=') ?? [];
+        if (values.attribute && (!name || value === undefined))
+          throw new UsageError('--attribute takes NAME=VALUE');
+        const olderThanMs = positiveInt('older-than-ms', values['older-than-ms']);
+        const report = await redrive({
+          from: queueUrl,
+          client,
+          ...(values.to ? { to: values.to } : {}),
+          ...(positiveInt('max', values.max) ? { max: positiveInt('max', values.max) } : {}),
+          ...(positiveInt('rate', values.rate) ? { ratePerSecond: positiveInt('rate', values.rate) } : {}),
+          filter: {
+            ...(values['error-type'] ? { errorType: values['error-type'] } : {}),
+            ...(name && value !== undefined ? { attribute: { name, value } } : {}),
+            ...(olderThanMs !== undefined ? { olderThanMs } : {}),
+          },
+          onProgress: (p) => io.err(`moved ${p.moved}, skipped ${p.skipped}, failed ${p.failed}`),
+        });
+        io.out(`${report.moved} moved, ${report.skipped} skipped, ${report.failed} failed`);
+        return report.failed > 0 ? 1 : 0;
+      }
+      case 'purge': {
+        if (!values.yes) {
+          if (!process.stdin.isTTY)
+            throw new UsageError(`purging ${queueUrl} deletes every message: confirm with --yes`);
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question(`Delete every message of ${queueUrl}? Type "yes": `);
+          rl.close();
+          if (answer.trim() !== 'yes') {
+            io.out('nothing deleted');
+            return 1;
+          }
+        }
+        await purgeDeadLetters({ queueUrl, client });
+        io.out(`purged ${queueUrl}`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown dlq command: ${action ?? '(none)'}`);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
 async function runLocalSsm(values: Values, io: Io): Promise<number> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
@@ -167,6 +270,7 @@ export async function main(
       return values.help ? 0 : 2;
     }
     if (group === 'config') return await runConfig(action, rest, values, io);
+    if (group === 'dlq') return await runDlq(action, values, io);
     if (group === 'local' && action === 'ssm') return await runLocalSsm(values, io);
     throw new UsageError(`unknown command: ${positionals.join(' ')}`);
   } catch (error) {

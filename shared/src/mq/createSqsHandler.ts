@@ -19,16 +19,11 @@ import type { z } from 'zod';
 import type { Cache } from '../cache/createCache.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { withPowertools } from '../handler/withPowertools.ts';
-import { correlationIdFromRecord, eventMetrics, logger, setCorrelationId } from '../observability/index.ts';
+import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
 
-/** Attributes a dead-lettered message carries, saying why it is there. */
-export const DLQ_REASON_ATTRIBUTES = {
-  errorType: 'lambda-infra.errorType',
-  errorMessage: 'lambda-infra.errorMessage',
-  sourceQueue: 'lambda-infra.sourceQueue',
-  receiveCount: 'lambda-infra.receiveCount',
-  failedAt: 'lambda-infra.failedAt',
-} as const;
+export { DLQ_REASON_ATTRIBUTES };
+
+import { correlationIdFromRecord, eventMetrics, logger, setCorrelationId } from '../observability/index.ts';
 
 // SQS takes at most 10 message attributes per message.
 const MAX_ATTRIBUTES = 10;

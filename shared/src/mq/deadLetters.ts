@@ -14,7 +14,7 @@ import {
 import { classifyError } from '../errors/index.ts';
 import { eventMetrics } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
-import { DLQ_REASON_ATTRIBUTES } from './createSqsHandler.ts';
+import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
 
 export interface DeadLetter {
   messageId: string;
