@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { benchBreaker, breakerTable } from './breaker.ts';
 import { benchCache, cacheTable } from './cache.ts';
 import { benchHandler, handlerTable } from './handler.ts';
+import { benchMq, mqTable } from './mq.ts';
 
 const machine = {
   node: process.version,
@@ -32,6 +33,12 @@ const benchmarks = [
     title: 'Breaker: closed-state overhead and memory, against cockatiel and opossum',
     run: benchBreaker,
     table: breakerTable,
+  },
+  {
+    name: 'mq',
+    title: 'Messaging: publishBatch against one SendMessage each, and the consumer against a bare loop',
+    run: benchMq,
+    table: mqTable,
   },
 ] as const;
 
