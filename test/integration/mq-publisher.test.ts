@@ -9,11 +9,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import { BreakerOpenError, consecutive, createBreaker } from '@lambda-infra/shared/breaker';
 import { InfraError } from '@lambda-infra/shared/errors';
-import { createPublisher } from '@lambda-infra/shared/mq';
+import { startPoller } from '@lambda-infra/shared/local/sqs';
+import { createPublisher, createSqsHandler } from '@lambda-infra/shared/mq';
 import { setCorrelationId } from '@lambda-infra/shared/observability';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { failure } from '../support/aws.ts';
+import { captureConsole } from '../support/console.ts';
 
 const endpoint = inject('sqsEndpointUrl');
 const queues: string[] = [];
@@ -71,21 +73,38 @@ afterEach(async () => {
 });
 
 describe('createPublisher', () => {
-  it('sends 1,000 messages in at most 100 SendMessageBatch calls, each received once', async () => {
+  it('sends 1,000 messages in at most 100 SendMessageBatch calls, each received and handled exactly once', async () => {
+    const emitted = captureConsole();
     const sqs = counted();
     const url = await queue(sqs.client);
     const publisher = createPublisher({ queueUrl: url, client: sqs.client });
+    const handled = new Map<number, number>();
 
     const result = await publisher.publishBatch(
       Array.from({ length: 1_000 }, (_, i) => ({ body: { n: i } })),
     );
-    const received = await receiveAll(sqs.client, url, 1_000);
+    const poller = await startPoller({
+      queueUrl: url,
+      client: sqs.client,
+      handler: createSqsHandler<{ n: number }>({
+        client: sqs.client,
+        handle: ({ body }) => {
+          handled.set(body.n, (handled.get(body.n) ?? 0) + 1);
+        },
+      }),
+    });
+    for (let i = 0; i < 400 && handled.size < 1_000; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 300));
+    await poller.stop();
+    const leftOver = await receiveAll(sqs.client, url, 1);
+    emitted.restore();
 
     expect(result.failed).toEqual([]);
     expect(result.successful).toHaveLength(1_000);
     expect(sqs.calls('SendMessageBatchCommand')).toBeLessThanOrEqual(100);
-    const ns = received.map((m) => (JSON.parse(m.Body!) as { n: number }).n).sort((a, b) => a - b);
-    expect(ns).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+    expect(handled.size).toBe(1_000);
+    expect([...handled.values()].every((count) => count === 1)).toBe(true);
+    expect(leftOver).toEqual([]);
   });
 
   it('splits batches by size as well as by count, keeping each request within 1 MiB', async () => {

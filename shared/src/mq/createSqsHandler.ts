@@ -283,9 +283,16 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
   };
 
   return withPowertools<SQSEvent, SQSBatchResponse>(async (event, context) => {
-    const fifo = event.Records[0]?.eventSourceARN.endsWith('.fifo') ?? false;
-    const processor = fifo ? new SqsFifoPartialProcessorAsync() : new BatchProcessor(EventType.SQS);
-    return processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, {
+    const handler = (record: SQSRecord) => handleRecord(record, context);
+    if (event.Records[0]?.eventSourceARN.endsWith('.fifo')) {
+      // Only the failed message's group stops; other groups in the batch go on.
+      return processPartialResponse(event, handler, new SqsFifoPartialProcessorAsync(), {
+        context,
+        skipGroupOnError: true,
+        throwOnFullBatchFailure: false,
+      });
+    }
+    return processPartialResponse(event, handler, new BatchProcessor(EventType.SQS), {
       context,
       throwOnFullBatchFailure: false,
     });

@@ -1,4 +1,6 @@
+// The consumer invoked directly with SQS events, as Lambda invokes it: idempotency on the real Redis, FIFO groups.
 import { createCache } from '@lambda-infra/shared/cache';
+import { InfraError } from '@lambda-infra/shared/errors';
 import { createSqsHandler } from '@lambda-infra/shared/mq';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -75,5 +77,30 @@ describe('idempotency on the cache (real Redis)', () => {
 
     expect(effects).toBe(2);
     await cache.close();
+  });
+});
+
+describe('FIFO batches', () => {
+  it('stop a message group at its first failure and go on with the other groups', async () => {
+    const handled: string[] = [];
+    const handler = createSqsHandler<{ id: string }>({
+      handle: ({ body }) => {
+        if (body.id === 'a1') throw new InfraError('db down', { type: 'connection', component: 'db' });
+        handled.push(body.id);
+      },
+    });
+    const fifo = (id: string, group: string): SQSRecord => ({
+      ...record(id, { id }),
+      attributes: { ...record(id, { id }).attributes, MessageGroupId: group, MessageDeduplicationId: id },
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:orders.fifo',
+    });
+
+    const response = await handler(
+      event(fifo('a1', 'A'), fifo('b1', 'B'), fifo('a2', 'A'), fifo('b2', 'B'), fifo('a3', 'A')),
+      lambdaContext(),
+    );
+
+    expect(handled).toEqual(['b1', 'b2']);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['a1', 'a2', 'a3']);
   });
 });
