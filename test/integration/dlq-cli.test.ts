@@ -1,25 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import {
-  CreateQueueCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DLQ_REASON_ATTRIBUTES } from '@lambda-infra/shared/mq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { fauxqsClient, useQueueCleanup } from '../support/sqs.ts';
 
 const BIN = resolve('shared/bin/lambda-infra.ts');
 const endpoint = inject('sqsEndpointUrl');
-const sqs = new SQSClient({
-  endpoint,
-  region: 'us-east-1',
-  maxAttempts: 1,
-  credentials: { accessKeyId: 't', secretAccessKey: 't' },
-});
-const made: string[] = [];
+const sqs = fauxqsClient();
+const made = useQueueCleanup(sqs);
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
@@ -68,9 +58,7 @@ const depth = async (url: string) =>
     ).Attributes!.ApproximateNumberOfMessages,
   );
 
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
-});
+afterEach(async () => {});
 
 describe('lambda-infra dlq', () => {
   it('inspect shows the reasons and leaves the messages; redrive moves the matching ones and counts', async () => {

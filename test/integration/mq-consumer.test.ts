@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
   CreateQueueCommand,
-  DeleteQueueCommand,
   GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
-  SQSClient,
 } from '@aws-sdk/client-sqs';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
@@ -15,17 +13,13 @@ import {
   createSqsHandler,
   DLQ_REASON_ATTRIBUTES,
 } from '@lambda-infra/shared/mq';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { captureConsole } from '../support/console.ts';
+import { fauxqsClient, useQueueCleanup } from '../support/sqs.ts';
 
-const sqs = new SQSClient({
-  endpoint: inject('sqsEndpointUrl'),
-  region: 'us-east-1',
-  maxAttempts: 1,
-  credentials: { accessKeyId: 't', secretAccessKey: 't' },
-});
-const made: string[] = [];
+const sqs = fauxqsClient();
+const made = useQueueCleanup(sqs);
 let poller: Poller | undefined;
 
 /** A source queue whose redrive policy moves a message to its DLQ after `maxReceiveCount` receives. */
@@ -74,7 +68,6 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15
 afterEach(async () => {
   await poller?.stop();
   poller = undefined;
-  await Promise.all(made.splice(0).map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
 });
 
 describe('createSqsHandler driven by the local poller', () => {

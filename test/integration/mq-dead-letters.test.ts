@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateQueueCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
 import {
   createSqsHandler,
@@ -14,16 +8,12 @@ import {
   purgeDeadLetters,
   redrive,
 } from '@lambda-infra/shared/mq';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { captureConsole } from '../support/console.ts';
+import { fauxqsClient, queueDepth, useQueueCleanup } from '../support/sqs.ts';
 
-const sqs = new SQSClient({
-  endpoint: inject('sqsEndpointUrl'),
-  region: 'us-east-1',
-  maxAttempts: 1,
-  credentials: { accessKeyId: 't', secretAccessKey: 't' },
-});
-const made: string[] = [];
+const sqs = fauxqsClient();
+const made = useQueueCleanup(sqs);
 let poller: Poller | undefined;
 
 async function setup() {
@@ -58,23 +48,11 @@ async function setup() {
   return { source, dlq };
 }
 
-const depth = async (url: string) => {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes!.ApproximateNumberOfMessages) +
-    Number(Attributes!.ApproximateNumberOfMessagesNotVisible)
-  );
-};
+const depth = (url: string) => queueDepth(sqs, url);
 
 afterEach(async () => {
   await poller?.stop();
   poller = undefined;
-  await Promise.all(made.splice(0).map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
 });
 
 describe('dead-letter tools', () => {
