@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DLQ_REASON_ATTRIBUTES } from '@lambda-infra/shared/mq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { fauxqsClient, useQueueCleanup } from '../support/sqs.ts';
+import { fauxqsClient, sourceWithDeadLetterQueue, useQueueCleanup } from '../support/sqs.ts';
 
 const BIN = resolve('shared/bin/lambda-infra.ts');
 const endpoint = inject('sqsEndpointUrl');
@@ -23,14 +22,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 async function deadLetterQueue() {
-  const id = randomUUID().slice(0, 8);
-  const source = (await sqs.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}` }))).QueueUrl!;
-  const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq` })))
-    .QueueUrl!;
-  made.push(source, dlq);
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['QueueArn'] }),
-  );
+  const { source, dlq, sourceArn } = await sourceWithDeadLetterQueue(sqs, made);
   for (const [n, errorType] of [
     [1, 'connection'],
     [2, 'validation'],
@@ -41,7 +33,7 @@ async function deadLetterQueue() {
         MessageBody: JSON.stringify({ n }),
         MessageAttributes: {
           [DLQ_REASON_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: errorType },
-          [DLQ_REASON_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: Attributes!.QueueArn! },
+          [DLQ_REASON_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: sourceArn },
         },
       }),
     );

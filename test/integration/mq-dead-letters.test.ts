@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
 import {
   createSqsHandler,
@@ -10,21 +9,14 @@ import {
 } from '@lambda-infra/shared/mq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureConsole } from '../support/console.ts';
-import { fauxqsClient, queueDepth, useQueueCleanup } from '../support/sqs.ts';
+import { fauxqsClient, queueDepth, sourceWithDeadLetterQueue, useQueueCleanup } from '../support/sqs.ts';
 
 const sqs = fauxqsClient();
 const made = useQueueCleanup(sqs);
 let poller: Poller | undefined;
 
 async function setup() {
-  const id = randomUUID().slice(0, 8);
-  const source = (await sqs.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}` }))).QueueUrl!;
-  const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq` })))
-    .QueueUrl!;
-  made.push(source, dlq);
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['QueueArn'] }),
-  );
+  const { source, dlq, sourceArn } = await sourceWithDeadLetterQueue(sqs, made);
   const letter = (body: unknown, errorType: string, tenant: string) =>
     sqs.send(
       new SendMessageCommand({
@@ -37,7 +29,7 @@ async function setup() {
             DataType: 'String',
             StringValue: `failed with ${errorType}`,
           },
-          [DLQ_REASON_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: Attributes!.QueueArn! },
+          [DLQ_REASON_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: sourceArn },
           [DLQ_REASON_ATTRIBUTES.receiveCount]: { DataType: 'Number', StringValue: '1' },
         },
       }),

@@ -1,4 +1,10 @@
-import { DeleteQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterEach, inject } from 'vitest';
 
 /** An SQS client for the fauxqs the global setup started; no SDK retries, so tests see each call as made. */
@@ -32,4 +38,21 @@ export async function queueDepth(client: SQSClient, url: string): Promise<number
     Number(Attributes!.ApproximateNumberOfMessages) +
     Number(Attributes!.ApproximateNumberOfMessagesNotVisible)
   );
+}
+
+/** A source queue and a dead-letter queue beside it (no redrive policy between them), both cleaned up. */
+export async function sourceWithDeadLetterQueue(
+  client: SQSClient,
+  made: string[],
+): Promise<{ source: string; dlq: string; sourceArn: string }> {
+  const id = randomUUID().slice(0, 8);
+  const source = (await client.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}` })))
+    .QueueUrl!;
+  const dlq = (await client.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq` })))
+    .QueueUrl!;
+  made.push(source, dlq);
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['QueueArn'] }),
+  );
+  return { source, dlq, sourceArn: Attributes!.QueueArn! };
 }
