@@ -9,7 +9,6 @@ import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache'
 import {
   ChangeMessageVisibilityCommand,
   GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   type MessageAttributeValue,
   SendMessageCommand,
   SQSClient,
@@ -19,6 +18,7 @@ import type { z } from 'zod';
 import type { Cache } from '../cache/createCache.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { withPowertools } from '../handler/withPowertools.ts';
+import { parseQueueArn, queueUrlResolver } from './queues.ts';
 import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
 
 export { DLQ_REASON_ATTRIBUTES };
@@ -75,12 +75,6 @@ export function backoffSeconds(receiveCount: number, retry: RetryOptions = {}, r
   return Math.round(retry.jitter === 'none' ? step : random() * step);
 }
 
-/** arn:aws:sqs:{region}:{account}:{name} -> name and account. */
-function parseArn(arn: string): { name: string; account: string } {
-  const parts = arn.split(':');
-  return { name: parts[5] ?? arn, account: parts[4] ?? '' };
-}
-
 /**
  * A handler for SQS batches with ReportBatchItemFailures: each record parsed and validated; one that cannot
  * be handled (invalid, or failing with a non-retryable error) sent to the dead-letter queue at once with its
@@ -93,21 +87,8 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     new SQSClient({
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
     });
-  const queueUrls = new Map<string, Promise<string>>();
+  const queueUrl = queueUrlResolver(client);
   const deadLetterUrls = new Map<string, Promise<string>>();
-
-  const queueUrl = (arn: string) => {
-    let url = queueUrls.get(arn);
-    if (!url) {
-      const { name, account } = parseArn(arn);
-      url = client
-        .send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }))
-        .then((r) => r.QueueUrl!);
-      url.catch(() => queueUrls.delete(arn));
-      queueUrls.set(arn, url);
-    }
-    return url;
-  };
 
   const deadLetterUrl = (arn: string) => {
     if (options.deadLetterQueueUrl) return Promise.resolve(options.deadLetterQueueUrl);
@@ -121,10 +102,13 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
           ? (JSON.parse(Attributes.RedrivePolicy) as { deadLetterTargetArn?: string })
           : {};
         if (!policy.deadLetterTargetArn) {
-          throw new InfraError(`queue ${parseArn(arn).name} has no redrive policy: give deadLetterQueueUrl`, {
-            type: 'config',
-            component: 'mq',
-          });
+          throw new InfraError(
+            `queue ${parseQueueArn(arn).name} has no redrive policy: give deadLetterQueueUrl`,
+            {
+              type: 'config',
+              component: 'mq',
+            },
+          );
         }
         return queueUrl(policy.deadLetterTargetArn);
       });

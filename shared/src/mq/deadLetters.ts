@@ -2,7 +2,6 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   type Message,
   type MessageAttributeValue,
   PurgeQueueCommand,
@@ -14,6 +13,7 @@ import {
 import { classifyError } from '../errors/index.ts';
 import { eventMetrics } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
+import { queueUrlResolver } from './queues.ts';
 import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
 
 export interface DeadLetter {
@@ -158,18 +158,7 @@ export async function redrive(options: RedriveOptions): Promise<RedriveReport> {
   const max = options.max ?? Number.POSITIVE_INFINITY;
   const minGapMs = 1_000 / (options.ratePerSecond ?? 50);
   const report: RedriveReport = { moved: 0, skipped: 0, failed: 0 };
-  const urls = new Map<string, Promise<string>>();
-  const sourceUrl = (arn: string) => {
-    let url = urls.get(arn);
-    if (!url) {
-      const parts = arn.split(':');
-      url = client
-        .send(new GetQueueUrlCommand({ QueueName: parts[5]!, QueueOwnerAWSAccountId: parts[4] }))
-        .then((r) => r.QueueUrl!);
-      urls.set(arn, url);
-    }
-    return url;
-  };
+  const sourceUrl = queueUrlResolver(client);
   const held: Message[] = [];
   let lastSend = 0;
   while (report.moved < max) {

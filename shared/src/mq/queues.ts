@@ -1,0 +1,27 @@
+import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+
+/** arn:aws:sqs:{region}:{account}:{name} -> name and account. */
+export function parseQueueArn(arn: string): { name: string; account: string } {
+  const parts = arn.split(':');
+  return { name: parts[5] ?? arn, account: parts[4] ?? '' };
+}
+
+/**
+ * Queue ARN -> queue URL, asked of SQS once per ARN (so it works against AWS and local endpoints alike); a
+ * failed lookup is forgotten, so the next call asks again.
+ */
+export function queueUrlResolver(client: SQSClient): (arn: string) => Promise<string> {
+  const urls = new Map<string, Promise<string>>();
+  return (arn) => {
+    let url = urls.get(arn);
+    if (!url) {
+      const { name, account } = parseQueueArn(arn);
+      url = client
+        .send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }))
+        .then((r) => r.QueueUrl!);
+      url.catch(() => urls.delete(arn));
+      urls.set(arn, url);
+    }
+    return url;
+  };
+}
