@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
 import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
+import { selfSignedCertificate } from './tls.ts';
 
 /** A key prefix of the test's own, new for every test, with every key under it removed afterwards. */
 export function useRedisNamespace(): { readonly namespace: string; readonly url: string } {
@@ -240,33 +241,7 @@ export interface RedisTlsServer {
 
 /** A redis-server that speaks only TLS, with a self-signed certificate for 127.0.0.1. */
 export async function redisTlsServer(): Promise<RedisTlsServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-redis-tls-'));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  await new Promise<void>((done, fail) => {
-    const openssl = spawn(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    openssl.once('exit', (code) => (code === 0 ? done() : fail(new Error(`openssl exited ${code}`))));
-  });
+  const { dir, cert, key, caPem } = await selfSignedCertificate('lambda-infra-redis-tls-');
   const port = await freePort();
   const child = spawn(
     'redis-server',
@@ -294,7 +269,6 @@ export async function redisTlsServer(): Promise<RedisTlsServer> {
     ],
     { stdio: 'ignore' },
   );
-  const caPem = await readFile(cert, 'utf8');
   await waitForRedis(`rediss://127.0.0.1:${port}`, 'the TLS redis-server', caPem);
   return {
     url: `rediss://127.0.0.1:${port}`,

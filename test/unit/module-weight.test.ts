@@ -18,7 +18,7 @@ function loadsXRay(subpath: string): Promise<boolean> {
 // Loading the X-Ray SDK turns on async hooks for the whole process, which makes every await about 15 times
 // dearer; a module that does not trace must not pay for it.
 describe('what each module loads', () => {
-  it.each(['cache', 'config', 'errors', 'health'])(
+  it.each(['breaker', 'cache', 'config', 'db', 'errors', 'health'])(
     '@lambda-infra/shared/%s does not load the X-Ray SDK',
     async (subpath) => {
       expect(await loadsXRay(subpath)).toBe(false);

@@ -43,6 +43,30 @@ export const bindings = {
     description:
       'ElastiCache cache name (replication group or serverless cache) that IAM tokens are signed for',
   },
+  dbHost: {
+    variable: 'LAMBDA_INFRA_DB_HOST',
+    description: 'database host: the RDS Proxy endpoint, or a PostgreSQL host',
+  },
+  dbPort: {
+    variable: 'LAMBDA_INFRA_DB_PORT',
+    description: 'database port; 5432 when unset',
+  },
+  dbName: {
+    variable: 'LAMBDA_INFRA_DB_NAME',
+    description: 'database name',
+  },
+  dbUser: {
+    variable: 'LAMBDA_INFRA_DB_USER',
+    description: 'database user; with IAM authentication, the user the token is signed for',
+  },
+  dbAuth: {
+    variable: 'LAMBDA_INFRA_DB_AUTH',
+    description: 'database authentication: iam (RDS Proxy token, needs TLS), password (PGPASSWORD) or none',
+  },
+  dbTls: {
+    variable: 'LAMBDA_INFRA_DB_TLS',
+    description: 'database TLS: require (certificate verified) or disable',
+  },
 } as const satisfies Record<string, Binding>;
 
 export type BindingName = keyof typeof bindings;

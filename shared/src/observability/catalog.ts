@@ -59,6 +59,16 @@ export const metricCatalog = {
     unit: MetricUnit.Milliseconds,
     description: 'mean time of a cache command over one invocation',
   },
+  dbQueryDuration: {
+    name: 'DbQueryDuration',
+    unit: MetricUnit.Milliseconds,
+    description: 'time of one database statement, round trip included',
+  },
+  dbErrors: {
+    name: 'DbErrors',
+    unit: MetricUnit.Count,
+    description: 'database statements or connection attempts that failed',
+  },
   breakerState: {
     name: 'BreakerState',
     unit: MetricUnit.Count,
