@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { diffConfig, exportConfig, getConfigValue, importConfig } from '../config/folder.ts';
+import { createDb } from '../db/createDb.ts';
+import { dbConfigDefaults, dbOptionsFromEnvironment, dbOptionsFromUrl } from '../db/environment.ts';
+import { type MigrationStatus, Migrations, migrationsFromFolder } from '../db/migrations.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { startSsmEndpoint } from '../local/ssm/index.ts';
 import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
@@ -25,6 +28,10 @@ export const USAGE = `Usage: lambda-infra <command>
                  move matching dead letters back to their source queue (--native: SQS's own move task)
   dlq purge      --queue URL [--yes]
                  delete every message of the queue; asks first unless --yes
+  db migrate     up|down|status [--folder DIR] [--to NAME] [--url postgres://USER@HOST:PORT/DB]
+                 apply every pending migration of DIR (default: migrations), undo the last one (--to NAME:
+                 that one and every later one; --to all: every one), or list them; without --url the
+                 database comes from LAMBDA_INFRA_DB_HOST, _PORT, _NAME, _USER, _AUTH and _TLS
   local ssm      [--port N] [--host H] [--seed DIR]
                  run the local SSM endpoint (--seed: import every env of a config folder first)
 
@@ -57,6 +64,8 @@ const options = {
   attribute: { type: 'string' },
   'older-than-ms': { type: 'string' },
   native: { type: 'boolean', default: false },
+  folder: { type: 'string', default: 'migrations' },
+  url: { type: 'string' },
   yes: { type: 'boolean', default: false },
   'endpoint-url': { type: 'string' },
   region: { type: 'string' },
@@ -229,6 +238,39 @@ async function runDlq(action: string | undefined, values: Values, io: Io): Promi
   }
 }
 
+function statusLine(m: MigrationStatus): string {
+  return `${m.executedAt ? `applied ${m.executedAt.toISOString()}` : 'pending'.padEnd(32)}  ${m.name}`;
+}
+
+async function runDb(action: string | undefined, args: string[], values: Values, io: Io): Promise<number> {
+  if (action !== 'migrate') throw new UsageError(`unknown db command: ${action ?? '(none)'}`);
+  const [direction] = args;
+  if (direction !== 'up' && direction !== 'down' && direction !== 'status') {
+    throw new UsageError('db migrate takes up, down or status');
+  }
+  // DDL may outlast the statement timeout that suits a handler.
+  const config = { ...dbConfigDefaults, poolMax: 1, statementTimeoutMs: 0 };
+  const db = createDb(values.url ? dbOptionsFromUrl(values.url, config) : dbOptionsFromEnvironment(config));
+  try {
+    const migrations = new Migrations(db, migrationsFromFolder(values.folder));
+    if (direction === 'status') {
+      const status = await migrations.status();
+      for (const m of status) io.out(statusLine(m));
+      const pending = status.filter((m) => !m.executedAt).length;
+      io.out(`${status.length - pending} applied, ${pending} pending`);
+      return 0;
+    }
+    const report =
+      direction === 'up' ? await migrations.up() : await migrations.down(values.to ? { to: values.to } : {});
+    const verb = direction === 'up' ? 'applied' : 'undone';
+    for (const name of report.applied) io.out(`${verb} ${name}`);
+    io.out(report.applied.length === 0 ? `nothing ${verb}` : `${report.applied.length} ${verb}`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
 async function runLocalSsm(values: Values, io: Io): Promise<number> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
@@ -271,6 +313,7 @@ export async function main(
     }
     if (group === 'config') return await runConfig(action, rest, values, io);
     if (group === 'dlq') return await runDlq(action, values, io);
+    if (group === 'db') return await runDb(action, rest, values, io);
     if (group === 'local' && action === 'ssm') return await runLocalSsm(values, io);
     throw new UsageError(`unknown command: ${positionals.join(' ')}`);
   } catch (error) {
