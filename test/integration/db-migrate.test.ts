@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { handler } from '@lambda-infra/db-migrate';
+import { createDb, grantAppUser, sql } from '@lambda-infra/shared/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lambdaContext } from '../support/events.ts';
 import { useTestDatabase } from '../support/postgres.ts';
@@ -100,6 +101,41 @@ describe('the migration function', () => {
 
     const down = await handler({ direction: 'down', to: 'all' }, lambdaContext('db-migrate'));
     expect(down).toMatchObject({ direction: 'down', applied: ['0002_event_counts_hourly', '0001_events'] });
+  });
+
+  it('creates the app user and grants it the rows of every table, now and later', async () => {
+    const appUser = `lambda_infra_app_${process.pid}`;
+    Object.assign(process.env, {
+      LAMBDA_INFRA_DB_HOST: database.options.host,
+      LAMBDA_INFRA_DB_PORT: String(database.options.port),
+      LAMBDA_INFRA_DB_NAME: database.name,
+      LAMBDA_INFRA_DB_USER: database.options.user,
+      LAMBDA_INFRA_DB_APP_USER: appUser,
+    });
+    const db = createDb(database.options);
+    try {
+      await handler({}, lambdaContext('db-migrate'));
+      await handler({}, lambdaContext('db-migrate')); // again: nothing to create, nothing fails
+      const can = await sql<{ insert: boolean; ddl: boolean }>`select
+          has_table_privilege(${appUser}, 'events', 'INSERT') as insert,
+          has_schema_privilege(${appUser}, 'public', 'CREATE') as ddl`.execute(db.kysely);
+      expect(can.rows).toEqual([{ insert: true, ddl: false }]);
+      // A table a later migration creates is granted too.
+      await sql`create table later (id int)`.execute(db.kysely);
+      const later = await sql<{
+        select: boolean;
+      }>`select has_table_privilege(${appUser}, 'later', 'SELECT') as select`.execute(db.kysely);
+      expect(later.rows).toEqual([{ select: true }]);
+      await expect(grantAppUser(db, 'Robert"; drop table events; --')).rejects.toThrow(
+        'is not a plain role name',
+      );
+    } finally {
+      delete process.env.LAMBDA_INFRA_DB_APP_USER;
+      // Roles belong to the server, not the database: this one goes with what it owns and was granted.
+      await sql`drop owned by ${sql.id(appUser)}`.execute(db.kysely);
+      await sql`drop role ${sql.id(appUser)}`.execute(db.kysely);
+      await db.close();
+    }
   });
 
   it('fails the invocation, and so the deploy, when the database cannot be reached', async () => {

@@ -502,7 +502,7 @@ describe('through a proxy', () => {
 
   it('IAM without TLS is refused before any connection, naming the rule', () => {
     expect(() => open({ auth: { type: 'iam', region: 'us-east-1' } })).toThrow(
-      'IAM authentication sends its token as the password: it needs tls',
+      'iam authentication sends its secret as the password: it needs tls',
     );
   });
 

@@ -3,6 +3,7 @@ import {
   dbConfigSchema,
   dbOptionsFromEnvironment,
   dbOptionsFromUrl,
+  secretPassword,
 } from '@lambda-infra/shared/db';
 import { describe, expect, it } from 'vitest';
 
@@ -35,7 +36,7 @@ describe('db options from the bindings and config', () => {
     [{ LAMBDA_INFRA_DB_AUTH: 'iam' }, 'IAM authentication needs TLS: set LAMBDA_INFRA_DB_TLS=require'],
     [
       { LAMBDA_INFRA_DB_AUTH: 'kerberos' },
-      'LAMBDA_INFRA_DB_AUTH is "kerberos": it must be one of iam, password, none',
+      'LAMBDA_INFRA_DB_AUTH is "kerberos": it must be one of iam, secret, password, none',
     ],
     [
       { LAMBDA_INFRA_DB_TLS: 'prefer' },
@@ -84,5 +85,50 @@ describe('db options from a URL', () => {
     ['not a url', 'the database URL is not a URL: expected postgres://user@host:port/database'],
   ])('refuses %s', (url, message) => {
     expect(() => dbOptionsFromUrl(url)).toThrow(message);
+  });
+});
+
+describe('the password of a Secrets Manager secret', () => {
+  it('reads the password field of the RDS secret on each new connection', async () => {
+    const reads: string[] = [];
+    const password = secretPassword('arn:secret', {
+      getSecretString: async (id) => {
+        reads.push(id);
+        return JSON.stringify({ username: 'postgres', password: `p${reads.length}` });
+      },
+    });
+    expect([await password(), await password()]).toEqual(['p1', 'p2']);
+    expect(reads).toEqual(['arn:secret', 'arn:secret']);
+  });
+
+  it('names the secret when it holds no password, and classifies a failed read', async () => {
+    await expect(secretPassword('arn:s', { getSecretString: async () => '{"user":"x"}' })()).rejects.toThrow(
+      'secret arn:s has no "password" field',
+    );
+    const denied = Object.assign(new Error('not allowed'), { name: 'AccessDeniedException', $metadata: {} });
+    await expect(
+      secretPassword('arn:s', {
+        getSecretString: async () => {
+          throw denied;
+        },
+      })(),
+    ).rejects.toMatchObject({ type: 'config', component: 'db', code: 'AccessDeniedException' });
+  });
+
+  it('reads LAMBDA_INFRA_DB_AUTH=secret with its secret, and refuses it without TLS', () => {
+    const env = {
+      ...proxy,
+      LAMBDA_INFRA_DB_AUTH: 'secret',
+      LAMBDA_INFRA_DB_SECRET_ARN: 'arn:aws:secretsmanager:x',
+    };
+    expect(
+      dbOptionsFromEnvironment(dbConfigDefaults, { ...env, LAMBDA_INFRA_DB_TLS: 'require' }).auth,
+    ).toEqual({
+      type: 'secret',
+      secretId: 'arn:aws:secretsmanager:x',
+    });
+    expect(() => dbOptionsFromEnvironment(dbConfigDefaults, env)).toThrow(
+      'secret authentication needs TLS: set LAMBDA_INFRA_DB_TLS=require',
+    );
   });
 });

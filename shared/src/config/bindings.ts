@@ -43,6 +43,10 @@ export const bindings = {
     description:
       'ElastiCache cache name (replication group or serverless cache) that IAM tokens are signed for',
   },
+  queueUrl: {
+    variable: 'LAMBDA_INFRA_QUEUE_URL',
+    description: 'URL of the queue the function publishes to',
+  },
   dbHost: {
     variable: 'LAMBDA_INFRA_DB_HOST',
     description: 'database host: the RDS Proxy endpoint, or a PostgreSQL host',
@@ -61,7 +65,17 @@ export const bindings = {
   },
   dbAuth: {
     variable: 'LAMBDA_INFRA_DB_AUTH',
-    description: 'database authentication: iam (RDS Proxy token, needs TLS), password (PGPASSWORD) or none',
+    description:
+      'database authentication: iam (RDS Proxy token, needs TLS), secret (Secrets Manager, needs TLS), password (PGPASSWORD) or none',
+  },
+  dbSecretArn: {
+    variable: 'LAMBDA_INFRA_DB_SECRET_ARN',
+    description: 'with secret authentication: the Secrets Manager secret that holds the password',
+  },
+  dbAppUser: {
+    variable: 'LAMBDA_INFRA_DB_APP_USER',
+    description:
+      'the user the functions connect as; the migration function creates it and grants it the tables',
   },
   dbTls: {
     variable: 'LAMBDA_INFRA_DB_TLS',

@@ -14,10 +14,13 @@ import { classifyError, InfraError } from '../errors/index.ts';
 import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
 import { type AuthTokenSigner, iamPassword } from './iamAuth.ts';
+import { type SecretReader, secretPassword } from './secretAuth.ts';
 
 export type DbAuth =
   | { type: 'none' }
   | { type: 'password'; password: string }
+  /** The password of a Secrets Manager secret in RDS's JSON form, read for each new connection. */
+  | { type: 'secret'; secretId: string; reader?: SecretReader }
   | {
       type: 'iam';
       region: string;
@@ -133,11 +136,14 @@ function checkOptions(options: DbOptions): void {
       throw new InfraError(`db option ${field} is required`, { type: 'config', component: 'db' });
     }
   }
-  if (options.auth?.type === 'iam' && !options.tls) {
-    throw new InfraError('IAM authentication sends its token as the password: it needs tls', {
-      type: 'config',
-      component: 'db',
-    });
+  if ((options.auth?.type === 'iam' || options.auth?.type === 'secret') && !options.tls) {
+    throw new InfraError(
+      `${options.auth.type} authentication sends its secret as the password: it needs tls`,
+      {
+        type: 'config',
+        component: 'db',
+      },
+    );
   }
 }
 
@@ -186,6 +192,7 @@ export class Db<Schema> {
       database: options.database,
       user: options.user,
       ...(auth.type === 'password' ? { password: auth.password } : {}),
+      ...(auth.type === 'secret' ? { password: secretPassword(auth.secretId, auth.reader) } : {}),
       ...(auth.type === 'iam'
         ? {
             password: iamPassword({

@@ -52,6 +52,9 @@ export function dbOptionsFromEnvironment(
     }
     const region = env.AWS_REGION ?? fail('AWS_REGION is not set: IAM tokens are signed for a region');
     auth = { type: 'iam', region };
+  } else if (authType === 'secret') {
+    if (tls !== 'require') fail(`secret authentication needs TLS: set ${bindings.dbTls.variable}=require`);
+    auth = { type: 'secret', secretId: readBinding('dbSecretArn', env) };
   } else if (authType === 'password') {
     const password =
       env.PGPASSWORD ?? fail(`${bindings.dbAuth.variable} is password but PGPASSWORD is not set`);
@@ -59,7 +62,7 @@ export function dbOptionsFromEnvironment(
   } else if (authType === 'none') {
     auth = { type: 'none' };
   } else {
-    fail(`${bindings.dbAuth.variable} is "${authType}": it must be one of iam, password, none`);
+    fail(`${bindings.dbAuth.variable} is "${authType}": it must be one of iam, secret, password, none`);
   }
   return {
     host: readBinding('dbHost', env),

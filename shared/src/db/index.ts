@@ -22,6 +22,7 @@ export {
   RDS_TOKEN_LIFETIME_MS,
 } from './iamAuth.ts';
 export {
+  grantAppUser,
   type Migration,
   type MigrationProvider,
   type MigrationReport,
@@ -30,3 +31,4 @@ export {
   migrationsFrom,
   migrationsFromFolder,
 } from './migrations.ts';
+export { type SecretReader, secretPassword } from './secretAuth.ts';

@@ -1,9 +1,11 @@
 import type { Context } from 'aws-lambda';
 import type { MigrationProvider } from 'kysely/migration';
+import { readOptionalBinding } from '../config/bindings.ts';
 import { withPowertools } from '../handler/withPowertools.ts';
+import { logger } from '../observability/logger.ts';
 import { createDb, type Db } from './createDb.ts';
 import { dbConfigDefaults, dbOptionsFromEnvironment } from './environment.ts';
-import { type MigrationReport, Migrations } from './migrations.ts';
+import { grantAppUser, type MigrationReport, Migrations } from './migrations.ts';
 
 /** What the migration function is invoked with; an empty event (a deploy trigger) migrates up. */
 export interface MigrationEvent {
@@ -16,6 +18,11 @@ export interface MigrationHandlerOptions {
   migrations: MigrationProvider;
   /** Default: a db from the bindings, whose statements may run for up to 5 minutes. */
   db?: () => Db<unknown>;
+  /**
+   * The role the functions connect as: after migrating up, it is created if missing and granted the tables
+   * (`grantAppUser`). Default: the `LAMBDA_INFRA_DB_APP_USER` binding; none when that is unset.
+   */
+  appUser?: string;
 }
 
 /**
@@ -41,7 +48,13 @@ export function createMigrationHandler(options: MigrationHandlerOptions) {
         const migrations = new Migrations(db, options.migrations);
         if (direction === 'status') return { status: await migrations.status() };
         if (direction === 'down') return await migrations.down(event?.to ? { to: event.to } : {});
-        return await migrations.up();
+        const report = await migrations.up();
+        const appUser = options.appUser ?? readOptionalBinding('dbAppUser');
+        if (appUser) {
+          const { rdsIam } = await grantAppUser(db, appUser);
+          logger.info('app user granted', { appUser, rdsIam });
+        }
+        return report;
       } finally {
         // Migrations run rarely: the connection is not worth keeping in a container that may not run again.
         await db.close();

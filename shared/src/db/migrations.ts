@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sql } from 'kysely';
 import {
   type Migration,
   type MigrationProvider,
@@ -139,4 +140,37 @@ export class Migrations {
   status(): Promise<MigrationStatus[]> {
     return statusOf(this.#migrator);
   }
+}
+
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Creates the role the functions connect as, if it is missing, lets it log in with IAM tokens where the
+ * database knows them (`rds_iam`, on RDS and Aurora), and grants it the data of the public schema (rows, not
+ * DDL), now and for tables later migrations create. Safe to run after every migration.
+ */
+export async function grantAppUser(db: Db<unknown>, user: string): Promise<{ rdsIam: boolean }> {
+  if (!ROLE_NAME.test(user)) {
+    throw new InfraError(
+      `app user "${user}" is not a plain role name: use lowercase letters, digits and _, at most 63, not starting with a digit`,
+      { type: 'config', component: 'db' },
+    );
+  }
+  const role = sql.id(user);
+  return db.transaction(async (trx) => {
+    const exists = await sql<{ n: number }>`select 1 as n from pg_roles where rolname = ${user}`.execute(trx);
+    if (exists.rows.length === 0) await sql`create role ${role} login`.execute(trx);
+    const rdsIam = (await sql`select 1 from pg_roles where rolname = 'rds_iam'`.execute(trx)).rows.length > 0;
+    if (rdsIam) await sql`grant rds_iam to ${role}`.execute(trx);
+    await sql`grant usage on schema public to ${role}`.execute(trx);
+    await sql`grant select, insert, update, delete on all tables in schema public to ${role}`.execute(trx);
+    await sql`grant usage, select on all sequences in schema public to ${role}`.execute(trx);
+    await sql`alter default privileges in schema public grant select, insert, update, delete on tables to ${role}`.execute(
+      trx,
+    );
+    await sql`alter default privileges in schema public grant usage, select on sequences to ${role}`.execute(
+      trx,
+    );
+    return { rdsIam };
+  });
 }
