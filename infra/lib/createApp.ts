@@ -1,0 +1,58 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { readConfigFolder } from '@lambda-infra/shared/config';
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { type Bundle, bundleFunction, bundleLayer } from './bundling.ts';
+import { LambdaInfraStack } from './LambdaInfraStack.ts';
+import { environments } from './settings.ts';
+
+const CONFIG_DIR = fileURLToPath(new URL('../config', import.meta.url));
+const CDK_JSON = fileURLToPath(new URL('../../cdk.json', import.meta.url));
+
+export interface InfraApp {
+  env: string;
+  app: App;
+  stack: LambdaInfraStack;
+  bundles: { layer: Bundle; functions: Record<'events-api' | 'events-worker' | 'db-migrate', Bundle> };
+}
+
+/**
+ * The CDK app of one environment, with the bundles built and both cdk-nag packs on it: `app.synth()` fails on
+ * any finding not acknowledged. `npm run synth` and the tests build it the same way.
+ */
+export async function createApp(options: { env?: string } & AppProps = {}): Promise<InfraApp> {
+  const { env: chosen, ...props } = options;
+  // The CDK CLI hands cdk.json's context (the feature flags) to the app; a test building the app itself reads it
+  // here, so that it checks the template the CLI would deploy.
+  const fromCli = process.env.CDK_CONTEXT_JSON !== undefined || process.env.CDK_OUTDIR !== undefined;
+  const cdkJson = JSON.parse(await readFile(CDK_JSON, 'utf8')) as { context?: Record<string, unknown> };
+  const app = new App({ ...props, context: { ...(fromCli ? {} : cdkJson.context), ...props.context } });
+  // `-c env=dev|prod` from the CDK CLI, unless the caller names one.
+  const env = chosen ?? (app.node.tryGetContext('env') as string | undefined) ?? 'dev';
+  const envs = (await readdir(CONFIG_DIR, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  const settings = environments[env];
+  if (!envs.includes(env) || !settings) {
+    throw new Error(`-c env=${env}: no such environment; infra/config has ${envs.join(', ')}`);
+  }
+  const bundles = {
+    layer: await bundleLayer(),
+    functions: {
+      'events-api': await bundleFunction('events-api', 'functions/events-api/src/handler.ts'),
+      'events-worker': await bundleFunction('events-worker', 'functions/events-worker/src/handler.ts'),
+      'db-migrate': await bundleFunction('db-migrate', 'functions/db-migrate/src/handler.ts'),
+    },
+  };
+  const stack = new LambdaInfraStack(app, `lambda-infra-${env}`, {
+    description: `lambda-infra ${env}: network, config, queue, cache, database, shared layer, functions, alarms`,
+    environmentName: env,
+    settings,
+    config: await readConfigFolder(CONFIG_DIR, { env }),
+    bundles,
+  });
+  // Every rule of both packs on the whole app.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+  return { env, app, stack, bundles };
+}
