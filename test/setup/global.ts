@@ -75,19 +75,23 @@ export default async function setup(project: TestProject) {
   const problems = (await Promise.all([checkRedis(), checkPostgres()])).filter(Boolean);
   if (problems.length > 0) throw new Error(`The tests need these services:\n- ${problems.join('\n- ')}`);
 
-  const ssm = await startSsmEndpoint();
-  const sqs = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  const sqsUrl = `http://127.0.0.1:${sqs.port}`;
+  // With AWS_ENDPOINT_URL set (LocalStack, say), the SQS and SSM calls of the tests go there; otherwise to the
+  // emulators started here. Redis and PostgreSQL are real servers either way.
+  const external = process.env.AWS_ENDPOINT_URL;
+  const ssm = external ? undefined : await startSsmEndpoint();
+  const sqs = external ? undefined : await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const ssmUrl = external ?? (ssm as { url: string }).url;
+  const sqsUrl = external ?? `http://127.0.0.1:${sqs?.port}`;
 
   // Test workers start after this and inherit the variables, so every SDK client finds the emulators.
-  process.env.AWS_ENDPOINT_URL_SSM = ssm.url;
+  process.env.AWS_ENDPOINT_URL_SSM = ssmUrl;
   process.env.AWS_ENDPOINT_URL_SQS = sqsUrl;
-  project.provide('ssmEndpointUrl', ssm.url);
+  project.provide('ssmEndpointUrl', ssmUrl);
   project.provide('sqsEndpointUrl', sqsUrl);
   project.provide('redisUrl', REDIS_URL);
   project.provide('postgresUrl', POSTGRES_URL);
 
   return async () => {
-    await Promise.all([ssm.close(), sqs.stop()]);
+    await Promise.all([ssm?.close(), sqs?.stop()]);
   };
 }
