@@ -53,6 +53,48 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 5_000):
   }
 }
 
+/**
+ * Two SERIALIZABLE read-then-write increments of one counter, each reading before either writes on its first
+ * attempt, so one of them must fail to serialize. What each call came to, how often the bodies ran, and the
+ * count left.
+ */
+async function racingIncrements(db: Db<EventsDatabase>, type: string, retries?: number) {
+  const hour = new Date('2026-11-22T10:00:00Z');
+  await db.kysely.insertInto('event_counts_hourly').values({ type, hour, count: 0 }).execute();
+  let arrived = 0;
+  let release!: () => void;
+  const bothRead = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let runs = 0;
+  const increment = () =>
+    db.transaction(
+      async (trx) => {
+        runs++;
+        const row = await trx
+          .selectFrom('event_counts_hourly')
+          .select('count')
+          .where('type', '=', type)
+          .executeTakeFirstOrThrow();
+        if (++arrived === 2) release();
+        await bothRead;
+        await trx
+          .updateTable('event_counts_hourly')
+          .set({ count: Number(row.count) + 1 })
+          .where('type', '=', type)
+          .execute();
+      },
+      { isolation: 'serializable', ...(retries === undefined ? {} : { retries }) },
+    );
+  const outcomes = await Promise.allSettled([increment(), increment()]);
+  const { count } = await db.kysely
+    .selectFrom('event_counts_hourly')
+    .select('count')
+    .where('type', '=', type)
+    .executeTakeFirstOrThrow();
+  return { outcomes, runs, count };
+}
+
 describe('migrations', () => {
   it('go up, down and up again, and status shows each step', async () => {
     const db = open();
@@ -213,88 +255,25 @@ describe('db', () => {
 
   it('retries the loser of two conflicting SERIALIZABLE transactions, and each effect lands once', async () => {
     const db = open();
-    const hour = new Date('2026-11-22T10:00:00Z');
-    await db.kysely.insertInto('event_counts_hourly').values({ type: 'race', hour, count: 0 }).execute();
 
-    // Both read before either writes, on their first attempt: one of them must fail to serialize.
-    let arrived = 0;
-    let release!: () => void;
-    const bothRead = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let runs = 0;
-    const increment = () =>
-      db.transaction(
-        async (trx) => {
-          runs++;
-          const row = await trx
-            .selectFrom('event_counts_hourly')
-            .select('count')
-            .where('type', '=', 'race')
-            .where('hour', '=', hour)
-            .executeTakeFirstOrThrow();
-          if (++arrived === 2) release();
-          await bothRead;
-          await trx
-            .updateTable('event_counts_hourly')
-            .set({ count: Number(row.count) + 1 })
-            .where('type', '=', 'race')
-            .where('hour', '=', hour)
-            .execute();
-        },
-        { isolation: 'serializable' },
-      );
+    const race = await racingIncrements(db, 'race');
 
-    await Promise.all([increment(), increment()]);
-
-    const { count } = await db.kysely
-      .selectFrom('event_counts_hourly')
-      .select('count')
-      .where('type', '=', 'race')
-      .executeTakeFirstOrThrow();
-    expect(count).toBe('2');
-    expect(runs).toBe(3);
+    expect(race.outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(race.count).toBe('2');
+    expect(race.runs).toBe(3);
     expect(db.stats().retries).toBe(1);
   });
 
   it('without retries the same conflict fails with 40001, retryable, and the loser changes nothing', async () => {
     const db = open();
-    const hour = new Date('2026-11-22T11:00:00Z');
-    await db.kysely.insertInto('event_counts_hourly').values({ type: 'race-0', hour, count: 0 }).execute();
-    let arrived = 0;
-    let release!: () => void;
-    const bothRead = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const increment = () =>
-      db.transaction(
-        async (trx) => {
-          const row = await trx
-            .selectFrom('event_counts_hourly')
-            .select('count')
-            .where('type', '=', 'race-0')
-            .executeTakeFirstOrThrow();
-          if (++arrived === 2) release();
-          await bothRead;
-          await trx
-            .updateTable('event_counts_hourly')
-            .set({ count: Number(row.count) + 1 })
-            .where('type', '=', 'race-0')
-            .execute();
-        },
-        { isolation: 'serializable', retries: 0 },
-      );
 
-    const outcomes = await Promise.allSettled([increment(), increment()]);
-    const failures = outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason as InfraError);
+    const race = await racingIncrements(db, 'race-0', 0);
+
+    const failures = race.outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason as InfraError);
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ code: '40001', retryable: true, component: 'db' });
-    const { count } = await db.kysely
-      .selectFrom('event_counts_hourly')
-      .select('count')
-      .where('type', '=', 'race-0')
-      .executeTakeFirstOrThrow();
-    expect(count).toBe('1');
+    expect(race.count).toBe('1');
+    expect(race.runs).toBe(2);
   });
 
   it('an error thrown inside a transaction comes back unchanged and rolls the transaction back', async () => {
