@@ -71,7 +71,6 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         // Responses can carry personal data and are capped at 64 KB in X-Ray.
         POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
-        NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
     });
