@@ -35,7 +35,8 @@ const FIVE_MINUTES = Duration.minutes(5);
 
 /**
  * One dashboard and the alarms of the stack, to one encrypted SNS topic: any dead letter, an old message in a
- * source queue, a function's error rate and p99 duration, and a circuit of the library left open.
+ * source queue, a function's error rate and p99 duration, and the circuit in front of the database opening
+ * (BreakerState is written on each change, so the alarm shows the opening, not how long it stays open).
  */
 export class Monitoring extends Construct {
   readonly topic: Topic;
