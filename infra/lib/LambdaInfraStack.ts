@@ -151,7 +151,8 @@ export class LambdaInfraStack extends Stack {
     }
     this.database.cluster.secret?.grantRead(migrate.function);
 
-    // Migrations run on every deploy, once the database is up; a failure fails the deployment.
+    // Migrations run once the database is up, and again whenever the function changes (a new migration changes
+    // its bundle); a failure fails the deployment.
     new Trigger(this, 'Migrate', {
       handler: migrate.function,
       executeAfter: [this.database.cluster],
