@@ -56,6 +56,8 @@ export class Database extends Construct {
       vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
       securityGroups: [props.databaseSecurityGroup],
       storageEncrypted: true,
+      // TLS for every connection, the proxy's and the migration function's alike.
+      parameters: { 'rds.force_ssl': '1' },
       iamAuthentication: true,
       deletionProtection: props.deletionProtection,
       backup: { retention: props.backupRetention },

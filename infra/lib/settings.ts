@@ -7,6 +7,10 @@ export interface EnvironmentSettings {
   logRetention: RetentionDays;
   /** What happens to data stores when the stack is deleted. */
   removalPolicy: RemovalPolicy;
+  /**
+   * Availability zones of the VPC. The stack is environment-agnostic (synth needs no account), and such a stack
+   * sees two zones; give it an account and region to use more.
+   */
   network: { maxAzs: number };
   queue: {
     /** Deliveries before a message moves to its dead-letter queue. */
@@ -48,7 +52,7 @@ export const environments: Record<string, EnvironmentSettings> = {
   prod: {
     logRetention: RetentionDays.THREE_MONTHS,
     removalPolicy: RemovalPolicy.RETAIN,
-    network: { maxAzs: 3 },
+    network: { maxAzs: 2 },
     queue: { maxReceiveCount: 5, batchSize: 25, maxBatchingWindow: Duration.seconds(2), maxConcurrency: 20 },
     cache: { maxDataStorageGb: 5, maxEcpuPerSecond: 50_000, snapshotRetentionDays: 7 },
     db: { minCapacity: 0.5, maxCapacity: 16, deletionProtection: true, backupRetention: Duration.days(14) },
