@@ -19,12 +19,15 @@ import { ServiceFunction } from './ServiceFunction.ts';
 import { SharedLayer } from './SharedLayer.ts';
 import type { EnvironmentSettings } from './settings.ts';
 
+/** The reference functions the stack deploys, one bundle each. */
+export type FunctionName = 'events-api' | 'events-worker' | 'db-migrate';
+
 export interface LambdaInfraStackProps extends StackProps {
   /** dev, prod, …: the `{env}` of every config path and resource name. */
   environmentName: string;
   settings: EnvironmentSettings;
   config: ConfigEntry[];
-  bundles: { layer: Bundle; functions: Record<'events-api' | 'events-worker' | 'db-migrate', Bundle> };
+  bundles: { layer: Bundle; functions: Record<FunctionName, Bundle> };
 }
 
 /** Environment variables from the bindings' one definition, which the library reads back. */
@@ -43,7 +46,7 @@ export class LambdaInfraStack extends Stack {
   readonly queue: EventQueue;
   readonly cache: Cache;
   readonly database: Database;
-  readonly functions: Record<'events-api' | 'events-worker' | 'db-migrate', ServiceFunction>;
+  readonly functions: Record<FunctionName, ServiceFunction>;
   readonly api: HttpApi;
   readonly monitoring: Monitoring;
   readonly environmentName: string;
@@ -95,11 +98,7 @@ export class LambdaInfraStack extends Stack {
       dbAuth: 'iam',
       dbTls: 'require',
     });
-    const fn = (
-      service: keyof LambdaInfraStack['functions'],
-      description: string,
-      environment: Record<string, string>,
-    ) =>
+    const fn = (service: FunctionName, description: string, environment: Record<string, string>) =>
       new ServiceFunction(this, service, {
         service,
         env,

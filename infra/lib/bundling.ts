@@ -24,8 +24,6 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-/** The layer's content lands here in the function's file system. */
-export const LAYER_MODULES = '/opt/nodejs/node_modules';
 
 export interface Bundle {
   /** The folder to deploy as the asset. */
@@ -36,7 +34,8 @@ export interface Bundle {
   packages: string[];
 }
 
-// The runtime provides the AWS SDK v3; the signer of RDS tokens is not part of it everywhere, so it is bundled.
+// The runtime provides the AWS SDK v3's clients; the RDS token signer is a library the runtime is not documented
+// to carry, so the layer carries it.
 const awsSdkFromRuntime: Plugin = {
   name: 'aws-sdk-from-runtime',
   setup(build) {

@@ -4,7 +4,7 @@ import { readConfigFolder } from '@lambda-infra/shared/config';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { type Bundle, bundleFunction, bundleLayer } from './bundling.ts';
-import { LambdaInfraStack } from './LambdaInfraStack.ts';
+import { type FunctionName, LambdaInfraStack } from './LambdaInfraStack.ts';
 import { environments } from './settings.ts';
 
 const CONFIG_DIR = fileURLToPath(new URL('../config', import.meta.url));
@@ -14,7 +14,7 @@ export interface InfraApp {
   env: string;
   app: App;
   stack: LambdaInfraStack;
-  bundles: { layer: Bundle; functions: Record<'events-api' | 'events-worker' | 'db-migrate', Bundle> };
+  bundles: { layer: Bundle; functions: Record<FunctionName, Bundle> };
 }
 
 /**
