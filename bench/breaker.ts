@@ -7,17 +7,12 @@ import { consecutive, createBreaker, redisStore } from '@lambda-infra/shared/bre
 import { createCache } from '@lambda-infra/shared/cache';
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import Opossum from 'opossum';
+import { median } from './median.ts';
 
 const ROUNDS = Number(process.env.BENCH_BREAKER_ROUNDS ?? 5);
 const CALLS = Number(process.env.BENCH_BREAKER_CALLS ?? 1_000_000);
 const INSTANCES = 10_000;
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;

@@ -2,18 +2,13 @@
 // The raw side does what its users do to store objects: JSON.stringify on set, JSON.parse on get.
 import { createCache } from '@lambda-infra/shared/cache';
 import { createClient } from '@redis/client';
+import { median } from './median.ts';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROUNDS = Number(process.env.BENCH_CACHE_ROUNDS ?? 5);
 const OPS = Number(process.env.BENCH_CACHE_OPS ?? 20_000);
 const HITS = Number(process.env.BENCH_CACHE_HITS ?? 1_000_000);
 const VALUE = { id: 42, name: 'order', items: [1, 2, 3], total: 99.5, paid: true };
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /** Operations per second of `op`, run `total` times with `concurrency` in flight. */
 async function throughput(op: (i: number) => Promise<unknown>, total: number, concurrency: number) {

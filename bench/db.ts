@@ -3,6 +3,7 @@
 import { createDb } from '@lambda-infra/shared/db';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { median } from './median.ts';
 
 const URL_ = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
 const ROUNDS = Number(process.env.BENCH_DB_ROUNDS ?? 6);
@@ -12,12 +13,6 @@ const POOL = 2;
 interface BenchSchema {
   bench_items: { id: number; name: string; total: string };
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /** Microseconds per query of `op`, run `total` times with `concurrency` in flight. */
 async function microsPerQuery(op: (i: number) => Promise<unknown>, total: number, concurrency: number) {

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { build } from 'esbuild';
+import { median } from './median.ts';
 
 const VARIANTS = [
   { key: 'a', name: 'bare handler, SDK directly', entry: 'bench/handlers/bare.ts' },
@@ -20,12 +21,6 @@ const COLD_SAMPLES = Number(process.env.BENCH_COLD_SAMPLES ?? 21);
 const WARM_ROUNDS = Number(process.env.BENCH_WARM_ROUNDS ?? 5);
 const WARM_INVOCATIONS = Number(process.env.BENCH_WARM_INVOCATIONS ?? 20_000);
 const OUT_DIR = resolve('bench/.build');
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 async function bundle(entry: string, key: Key): Promise<{ file: string; bytes: number }> {
   const file = join(OUT_DIR, `handler-${key}.mjs`);

@@ -4,16 +4,11 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createPublisher, createSqsHandler } from '@lambda-infra/shared/mq';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { startFauxqs } from 'fauxqs';
+import { median } from './median.ts';
 
 const MESSAGES = Number(process.env.BENCH_MQ_MESSAGES ?? 1_000);
 const ROUNDS = Number(process.env.BENCH_MQ_ROUNDS ?? 5);
 const BATCHES = Number(process.env.BENCH_MQ_BATCHES ?? 5_000);
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 export interface MqBenchResult {
   batch: { messagesPerSecond: number; calls: number };
