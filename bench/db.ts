@@ -1,11 +1,11 @@
 // A simple select by primary key through Db (Kysely, breaker, timing) against raw pg in the same run, with
 // plain Kysely over pg beside them to show which layer costs what. Each side has its own pool of the same size.
-import { createDb } from '@lambda-infra/shared/db';
+import { createDb, dbOptionsFromUrl } from '@lambda-infra/shared/db';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { median } from './median.ts';
 
-const URL_ = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+const SERVER = dbOptionsFromUrl(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
 const ROUNDS = Number(process.env.BENCH_DB_ROUNDS ?? 6);
 const OPS = Number(process.env.BENCH_DB_OPS ?? 5_000);
 const POOL = 2;
@@ -31,13 +31,9 @@ export interface DbBenchResult {
 }
 
 export async function benchDb(): Promise<DbBenchResult> {
-  const server = {
-    host: URL_.hostname,
-    port: Number(URL_.port || 5432),
-    user: decodeURIComponent(URL_.username) || 'postgres',
-  };
+  const server = { host: SERVER.host, port: SERVER.port, user: SERVER.user };
   const database = `lambda_infra_bench_${process.pid}`;
-  const admin = new pg.Client({ ...server, database: URL_.pathname.slice(1) || 'test' });
+  const admin = new pg.Client({ ...server, database: SERVER.database });
   await admin.connect();
   await admin.query(`create database ${database}`);
   // pg's end() resolves before its sockets close, and the database is dropped right after: without a listener,

@@ -2,19 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type { DbOptions } from '@lambda-infra/shared/db';
+import { type DbOptions, dbOptionsFromUrl } from '@lambda-infra/shared/db';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
 
 /** The server the tests run against, as a pg client config for its `test` database. */
 export function postgresServer(): { host: string; port: number; user: string; database: string } {
-  const url = new URL(inject('postgresUrl'));
-  return {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port || 5432),
-    user: decodeURIComponent(url.username) || 'postgres',
-    database: url.pathname.slice(1) || 'test',
-  };
+  const { host, port = 5432, user, database } = dbOptionsFromUrl(inject('postgresUrl'));
+  return { host, port, user, database };
 }
 
 /** Runs statements as the server's admin, in its `test` database. */
