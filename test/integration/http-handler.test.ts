@@ -210,7 +210,7 @@ describe('createHttpHandler start-up phases', () => {
     expect(parse(response.body)).toEqual({ maxPayloadBytes: 1024, greeting: 'hello' });
   });
 
-  it('answers 503 when config cannot be loaded at a cold start, and 500 when it is invalid', async () => {
+  it('answers 503 with Retry-After when config cannot be loaded at a cold start or is invalid, without internals', async () => {
     const unreachable = ssmClient('http://127.0.0.1:9');
     const down = defineConfig({ component: 'http', schema: z.object({}), source: source(unreachable) });
     await local.ssm.send(
@@ -233,8 +233,12 @@ describe('createHttpHandler start-up phases', () => {
     );
 
     expect(whenDown.statusCode).toBe(503);
-    expect(whenInvalid.statusCode).toBe(500);
-    expect(whenInvalid.body).not.toContain('/config/test/events/bad');
+    expect(whenInvalid.statusCode).toBe(503);
+    expect(whenInvalid.headers?.['retry-after']).toBe('1');
+    expect(parse(whenInvalid.body)).toEqual({
+      message: 'Service temporarily unavailable',
+      requestId: expect.any(String),
+    });
     unreachable.destroy();
   });
 

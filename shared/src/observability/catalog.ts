@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { metrics } from './metrics.ts';
+import { correlationScope } from './scope.ts';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 
@@ -96,6 +97,9 @@ export function recordMetric(key: MetricKey, value = 1, dimensions?: MetricDimen
   }
   const single = metrics.singleMetric();
   for (const [dimension, dimensionValue] of entries) single.addDimension(dimension, dimensionValue as string);
+  // A line of its own can name the record it is about (metadata, not a dimension: no series per id).
+  const correlationId = correlationScope.getStore();
+  if (correlationId !== undefined) single.addMetadata('correlationId', correlationId);
   single.addMetric(name, unit, value);
 }
 

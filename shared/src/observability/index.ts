@@ -14,7 +14,9 @@ export {
   correlationIdFromEvent,
   correlationIdFromRecord,
   getCorrelationId,
+  isSafeCorrelationId,
   setCorrelationId,
+  withCorrelationId,
 } from './correlation.ts';
 export { logger } from './logger.ts';
 export { metrics } from './metrics.ts';
