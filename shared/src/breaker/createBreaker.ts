@@ -19,6 +19,8 @@ export const STATE_METRIC_VALUE: Record<BreakerState, number> = {
 export class BreakerOpenError extends InfraError {
   readonly breaker: string;
   readonly state: BreakerState;
+  /** How long until the circuit lets a probe through; Infinity while it is isolated. */
+  readonly retryAfterMs: number;
   constructor(breaker: string, state: BreakerState, retryInMs: number) {
     super(
       state === 'isolated'
@@ -28,6 +30,7 @@ export class BreakerOpenError extends InfraError {
     );
     this.breaker = breaker;
     this.state = state;
+    this.retryAfterMs = state === 'isolated' ? Number.POSITIVE_INFINITY : Math.max(0, retryInMs);
   }
 }
 

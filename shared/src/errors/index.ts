@@ -1,4 +1,5 @@
 export { classifyError } from './classifyError.ts';
+export { invocationDeadline, withDeadline } from './deadline.ts';
 export {
   type FieldError,
   InfraError,
