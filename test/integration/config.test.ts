@@ -120,7 +120,9 @@ describe('defineConfig', () => {
     const error = await failure(cache.get());
 
     expect(error).toBeInstanceOf(InfraError);
-    expect((error as InfraError).type).toBe('validation');
+    // The deployment's fault, not the caller's, and fixed in SSM without a deploy: retryable.
+    expect((error as InfraError).type).toBe('config');
+    expect((error as InfraError).retryable).toBe(true);
     expect(error.message).toContain(`${PATH}/cache`);
     expect((error as InfraError).fields).toEqual([
       expect.objectContaining({

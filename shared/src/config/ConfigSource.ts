@@ -1,11 +1,11 @@
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { classifyError, InfraError } from '../errors/index.ts';
+import { classifyError, type FieldError, InfraError } from '../errors/index.ts';
 import { recordMetric } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
 import { parameterPath, readBinding } from './bindings.ts';
-import { layerConfig } from './layering.ts';
+import { fieldErrors, layerConfig } from './layering.ts';
 
 /** The component of every service that tunes config itself: `/config/{env}/{service}/config`. */
 export const CONFIG_COMPONENT = 'config';
@@ -30,8 +30,13 @@ export interface Snapshot {
 export interface ComponentStatus {
   readonly component: string;
   readonly parameterName: string;
-  /** Set while the newest value in SSM is invalid and an older good value is in use. */
-  invalid?: string;
+  /**
+   * Set while the newest value is unusable (invalid, not JSON, or its parameter deleted): an older good value is
+   * in use when `loaded`, none otherwise.
+   */
+  invalid?: string | undefined;
+  /** The fields of `invalid`, each naming the field, the rule and where its value came from. */
+  fields?: FieldError[] | undefined;
   loaded: boolean;
 }
 
@@ -63,6 +68,8 @@ export class ConfigSource {
   #tuning: ConfigTuning = TUNING_DEFAULTS;
   #nextLoadAt = 0;
   #lastFailure: InfraError | undefined;
+  #tuningProblem: string | undefined;
+  #tuningFromParameter = false;
   #version = 0;
 
   constructor(options: ConfigSourceOptions = {}) {
@@ -172,30 +179,48 @@ export class ConfigSource {
     }
   }
 
-  /** Applies the service's own config tuning; a bad value keeps the tuning in force. */
+  /** Why the service's own tuning (the `config` component) in SSM is not in use, while it is not. */
+  get tuningProblem(): string | undefined {
+    return this.#tuningProblem;
+  }
+
+  /** Applies the service's own config tuning; a bad or deleted value keeps the tuning in force, and says so. */
   #tune(raw: string | undefined): void {
+    const parameterName = this.parameterName(CONFIG_COMPONENT);
+    let problem: string | undefined;
     let fromSsm: unknown = {};
-    try {
-      fromSsm = raw === undefined ? {} : JSON.parse(raw);
-    } catch {
-      fromSsm = undefined;
+    if (raw === undefined) {
+      if (this.#tuningFromParameter) problem = `${parameterName} was deleted`;
+    } else {
+      try {
+        fromSsm = JSON.parse(raw);
+      } catch (error) {
+        problem = `${parameterName} is not valid JSON: ${(error as Error).message}`;
+      }
     }
-    const { merged } = layerConfig(
-      CONFIG_COMPONENT,
-      configTuning,
-      TUNING_DEFAULTS,
-      fromSsm,
-      this.environment,
-    );
-    const parsed = configTuning.safeParse(merged);
-    if (parsed.success) {
-      this.#tuning = parsed.data;
-      return;
+    if (!problem) {
+      const { merged, overrides } = layerConfig(
+        CONFIG_COMPONENT,
+        configTuning,
+        TUNING_DEFAULTS,
+        fromSsm,
+        this.environment,
+      );
+      const parsed = configTuning.safeParse(merged);
+      if (parsed.success) {
+        this.#tuning = parsed.data;
+        this.#tuningProblem = undefined;
+        this.#tuningFromParameter = raw !== undefined;
+        return;
+      }
+      const fields = fieldErrors(parsed.error.issues, { parameterName, ssm: fromSsm, overrides });
+      problem = `invalid config for component "${CONFIG_COMPONENT}" (${parameterName}): ${fields
+        .map((f) => `${f.path}: ${f.message} [rule: ${f.rule}]`)
+        .join('; ')}`;
     }
-    logger.warn('invalid config tuning; keeping the tuning in force', {
-      parameter: this.parameterName(CONFIG_COMPONENT),
-      issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-    });
+    this.#tuningProblem = `${problem}; keeping the tuning in force (ttl ${this.#tuning.ttlSeconds}s)`;
+    logger.warn('invalid config tuning; keeping the tuning in force', { parameter: parameterName, problem });
+    recordMetric('configRefreshFailed', 1, { component: CONFIG_COMPONENT });
   }
 }
 

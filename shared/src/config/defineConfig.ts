@@ -58,16 +58,43 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
   let seenVersion = -1;
   const listeners = new Set<ChangeListener<T>>();
 
+  /** Whether the value in use came from an SSM parameter, so that its disappearance is noticed. */
+  let fromParameter = false;
+
+  const invalid = (parameterName: string, fields: FieldError[]) =>
+    new InfraError(`invalid config for component "${component}" (${parameterName}): ${describe(fields)}`, {
+      type: 'config',
+      component: 'config',
+      // The value lives in SSM and is read again after the TTL: fixed there, a retry succeeds.
+      retryable: true,
+      fields,
+    });
+
   const derive = (snapshot: Snapshot): T => {
     const parameterName = source!.parameterName(component);
     const raw = snapshot.raw.get(component);
+    if (raw === undefined && fromParameter && value !== undefined) {
+      throw invalid(parameterName, [
+        {
+          path: '(root)',
+          message: `the parameter was deleted (from SSM parameter ${parameterName})`,
+          rule: 'deleted',
+        },
+      ]);
+    }
     let fromSsm: unknown;
     let fields: FieldError[] | undefined;
     if (raw !== undefined) {
       try {
         fromSsm = JSON.parse(raw);
       } catch (error) {
-        fields = [{ path: '(root)', message: `not valid JSON: ${(error as Error).message}`, rule: 'json' }];
+        fields = [
+          {
+            path: '(root)',
+            message: `not valid JSON: ${(error as Error).message} (from SSM parameter ${parameterName})`,
+            rule: 'json',
+          },
+        ];
       }
     }
     if (!fields) {
@@ -82,14 +109,7 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
       if (parsed.success) return parsed.data;
       fields = fieldErrors(parsed.error.issues, { parameterName, ssm: fromSsm, overrides });
     }
-    throw new InfraError(
-      `invalid config for component "${component}" (${parameterName}): ${describe(fields)}`,
-      {
-        type: 'validation',
-        component: 'config',
-        fields,
-      },
-    );
+    throw invalid(parameterName, fields);
   };
 
   const refresh = (snapshot: Snapshot): T => {
@@ -97,10 +117,11 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
     try {
       next = derive(snapshot);
     } catch (error) {
+      status!.invalid = (error as InfraError).message;
+      status!.fields = (error as InfraError).fields;
       // With no good value yet there is nothing to fall back on: the caller gets the error, every time.
       if (value === undefined) throw error;
       seenVersion = snapshot.version;
-      status!.invalid = (error as InfraError).message;
       logger.warn('invalid config value; keeping the last good config', {
         component,
         error: (error as InfraError).toJSON(),
@@ -109,7 +130,9 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
       return value;
     }
     seenVersion = snapshot.version;
+    fromParameter = snapshot.raw.has(component);
     status!.invalid = undefined;
+    status!.fields = undefined;
     status!.loaded = true;
     const previous = value;
     value = next;

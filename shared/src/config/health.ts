@@ -13,7 +13,8 @@ export interface ConfigFreshnessCheckOptions {
 }
 
 /**
- * Config health: unhealthy when a service's config never loaded; degraded while the last refresh failed or a
+ * Config health: unhealthy when a service's config never loaded, or a component has no valid value yet (the
+ * message names the component, the field, the rule and where the value came from); degraded while the last refresh failed or a
  * component's newest value is invalid (the last good config is in use); healthy otherwise.
  */
 export function configFreshnessCheck(options: ConfigFreshnessCheckOptions = {}): HealthCheck {
@@ -38,8 +39,14 @@ export function configFreshnessCheck(options: ConfigFreshnessCheckOptions = {}):
         if (source.lastFailure) {
           problems.push(`${source.lastFailure.message}; using the config loaded ${ageSeconds}s ago`);
         }
+        if (source.tuningProblem) problems.push(source.tuningProblem);
         for (const component of source.components().values()) {
-          if (component.invalid) problems.push(component.invalid);
+          if (!component.invalid) continue;
+          // Never loaded: the service cannot serve what needs this component.
+          if (!component.loaded) unhealthy = true;
+          problems.push(
+            component.loaded ? `${component.invalid}; keeping the last good value` : component.invalid,
+          );
         }
         notes.push(`${source.path} loaded ${ageSeconds}s ago (ttl ${source.ttlSeconds}s)`);
       }

@@ -121,11 +121,17 @@ export function layerConfig(
   return { merged: deepMerge(stored, overrides.value), overrides };
 }
 
-function hasPath(value: unknown, path: (string | number)[]): boolean {
-  let level = value;
+/**
+ * Whether a layer set the value at `path`: it holds the whole path, or an array or a plain value on the way
+ * down (those replace what is under them whole, so everything inside came from this layer).
+ */
+function setsPath(layer: unknown, path: (string | number)[]): boolean {
+  if (layer === undefined) return false;
+  let level: unknown = layer;
   for (const key of path) {
-    if (level === null || typeof level !== 'object' || !(String(key) in (level as Plain))) return false;
-    level = (level as Plain)[String(key)];
+    if (!isPlainObject(level)) return true;
+    if (!(String(key) in level)) return false;
+    level = level[String(key)];
   }
   return true;
 }
@@ -139,7 +145,7 @@ export function provenance(
     const variable = layers.overrides.sources.get(path.slice(0, n).join('.'));
     if (variable) return `environment variable ${variable}`;
   }
-  if (layers.ssm !== undefined && hasPath(layers.ssm, path)) return `SSM parameter ${layers.parameterName}`;
+  if (setsPath(layers.ssm, path)) return `SSM parameter ${layers.parameterName}`;
   return 'defaults';
 }
 
