@@ -19,11 +19,9 @@ const health = createHealth([configFreshnessCheck()]);
 
 export const handler = createHttpHandler({
   config: { api },
+  // Served also when the config is invalid, to say what is wrong with it.
+  health,
   handle: async (request) => {
-    if (request.method === 'GET' && request.path === '/health') {
-      const report = await health.check();
-      return { statusCode: report.status === 'unhealthy' ? 503 : 200, body: report };
-    }
     return { statusCode: 404, body: { message: `no route for ${request.method} ${request.path}` } };
   },
 });

@@ -6,7 +6,14 @@ import type {
 } from 'aws-lambda';
 import type { z } from 'zod';
 import type { Config } from '../config/index.ts';
-import { classifyError, type FieldError, InfraError } from '../errors/index.ts';
+import {
+  classifyError,
+  type FieldError,
+  InfraError,
+  invocationDeadline,
+  withDeadline,
+} from '../errors/index.ts';
+import type { Health } from '../health/index.ts';
 import {
   CORRELATION_HEADER,
   correlationIdFromEvent,
@@ -60,6 +67,17 @@ export interface HttpHandlerOptions<
     request: HttpRequest<S extends z.ZodType ? z.output<S> : unknown>,
     context: HandlerContext<ConfigValues<C>>,
   ): Promise<HttpResult | undefined> | HttpResult | undefined;
+  /**
+   * Answers `GET /health` (or `healthPath`) itself, also when config cannot be loaded: 200 while healthy or
+   * degraded, 503 when unhealthy, one entry per check, and the config check says what is wrong with it.
+   */
+  health?: Health;
+  healthPath?: string;
+  /**
+   * Time kept back from the invocation's remaining time: a request still waiting on a dependency when only this
+   * much is left is answered 503 with Retry-After instead of running into the function's timeout. Default 500 ms.
+   */
+  timeMarginMs?: number;
 }
 
 /** An error that answers 400: use it for input the schema could not judge. */
@@ -125,41 +143,64 @@ export function createHttpHandler<
     const values = await Promise.all(configEntries.map(([, config]) => config.get()));
     return Object.fromEntries(configEntries.map(([key], i) => [key, values[i]])) as ConfigValues<C>;
   };
+  const health = options.health
+    ? { check: options.health, path: options.healthPath ?? '/health' }
+    : undefined;
+  const marginMs = options.timeMarginMs ?? 500;
+
+  /** The health report; config is loaded first, so that what is wrong with it is in the report. */
+  const answerHealth = async (headers: Record<string, string>): Promise<HttpResponse> => {
+    await loadConfig().catch(() => undefined);
+    const report = await health!.check.check();
+    return json(report.status === 'unhealthy' ? 503 : 200, report, headers);
+  };
+
+  const answer = async (
+    event: HttpEvent,
+    lambda: Context,
+    correlationId: string,
+    headers: Record<string, string>,
+  ): Promise<HttpResponse> => {
+    const method = event.requestContext.http.method;
+    if (health && method === 'GET' && event.rawPath === health.path) return answerHealth(headers);
+    const config = await loadConfig();
+    let body = parseBody(event);
+    if (options.body) {
+      const parsed = options.body.safeParse(body);
+      if (!parsed.success) {
+        throw badRequest('the request body is invalid', classifyError(parsed.error, 'request').fields);
+      }
+      body = parsed.data;
+    }
+    const result = await options.handle(
+      {
+        body: body as never,
+        method,
+        path: event.rawPath,
+        headers: event.headers ?? {},
+        query: event.queryStringParameters ?? {},
+        pathParameters: event.pathParameters ?? {},
+        correlationId,
+        event,
+      },
+      { config, lambda },
+    );
+    return result
+      ? result.body === undefined
+        ? { statusCode: result.statusCode, headers: { ...headers, ...result.headers } }
+        : json(result.statusCode, result.body, { ...headers, ...result.headers })
+      : { statusCode: 204, headers };
+  };
 
   return withPowertools<HttpEvent, HttpResponse>(async (event, lambda) => {
     const started = performance.now();
     const correlationId = correlationIdFromEvent(event) ?? lambda.awsRequestId;
     setCorrelationId(correlationId);
     const headers = { [CORRELATION_HEADER]: correlationId };
+    const deadline = invocationDeadline(lambda, marginMs);
     let response: HttpResponse;
     try {
-      const config = await loadConfig();
-      let body = parseBody(event);
-      if (options.body) {
-        const parsed = options.body.safeParse(body);
-        if (!parsed.success) {
-          throw badRequest('the request body is invalid', classifyError(parsed.error, 'request').fields);
-        }
-        body = parsed.data;
-      }
-      const result = await options.handle(
-        {
-          body: body as never,
-          method: event.requestContext.http.method,
-          path: event.rawPath,
-          headers: event.headers ?? {},
-          query: event.queryStringParameters ?? {},
-          pathParameters: event.pathParameters ?? {},
-          correlationId,
-          event,
-        },
-        { config, lambda },
-      );
-      response = result
-        ? result.body === undefined
-          ? { statusCode: result.statusCode, headers: { ...headers, ...result.headers } }
-          : json(result.statusCode, result.body, { ...headers, ...result.headers })
-        : { statusCode: 204, headers };
+      response = await withDeadline(answer(event, lambda, correlationId, headers), deadline, 'the request');
     } catch (error) {
       response = errorResponse(error, lambda.awsRequestId, headers);
     }
