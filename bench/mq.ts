@@ -1,9 +1,9 @@
 // publishBatch against one SendMessage per message (throughput and API calls), and the consumer's cost per
 // message against a bare loop over the same records; SQS is fauxqs on loopback, started here.
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import { createPublisher, createSqsHandler } from '@lambda-infra/shared/mq';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { startFauxqs } from 'fauxqs';
 import { median } from './median.ts';
 
 const MESSAGES = Number(process.env.BENCH_MQ_MESSAGES ?? 1_000);
@@ -18,9 +18,9 @@ export interface MqBenchResult {
 }
 
 export async function benchMq(): Promise<MqBenchResult> {
-  const server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const server = await startSqsEmulator();
   const client = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
+    endpoint: server.url,
     region: 'us-east-1',
     maxAttempts: 1,
     credentials: { accessKeyId: 'b', secretAccessKey: 'b' },

@@ -180,13 +180,14 @@ describe('createSqsHandler driven by the local poller', () => {
     expect(JSON.parse(deadLettered[0]!.Body!)).toEqual({ doomed: true });
   });
 
-  it('computes the backoff from the receive count: doubling, capped, full jitter by default', () => {
+  it('computes the backoff from the receive count: doubling, capped, equal jitter by default, never 0', () => {
     expect(
       [1, 2, 3, 4, 10].map((n) =>
         backoffSeconds(n, { baseDelaySeconds: 2, maxDelaySeconds: 60, jitter: 'none' }),
       ),
     ).toEqual([2, 4, 8, 16, 60]);
-    expect(backoffSeconds(3, { baseDelaySeconds: 2 }, () => 0.5)).toBe(4);
-    expect(backoffSeconds(3, { baseDelaySeconds: 2 }, () => 0)).toBe(0);
+    expect(backoffSeconds(3, { baseDelaySeconds: 2 }, () => 1)).toBe(8);
+    expect(backoffSeconds(3, { baseDelaySeconds: 2 }, () => 0)).toBe(4);
+    expect(backoffSeconds(1, { baseDelaySeconds: 1 }, () => 0)).toBe(1);
   });
 });

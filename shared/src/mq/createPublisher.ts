@@ -10,11 +10,16 @@ import { type Breaker, BreakerOpenError, consecutive, createBreaker } from '../b
 import { classifyError, type FieldError, InfraError } from '../errors/index.ts';
 import { eventMetrics } from '../observability/catalog.ts';
 import { correlationAttributes } from '../observability/correlation.ts';
+import {
+  attributeBytes,
+  bodyShapeProblem,
+  encodeBody,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENTRIES,
+  MAX_MESSAGE_BYTES,
+} from './limits.ts';
 
-/** SQS limits (current AWS documentation): a message and a whole SendMessageBatch request, 1 MiB each. */
-export const MAX_MESSAGE_BYTES = 1_048_576;
-export const MAX_BATCH_BYTES = 1_048_576;
-export const MAX_BATCH_ENTRIES = 10;
+export { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES };
 
 export interface PublishOptions {
   /** FIFO queues: required. */
@@ -60,17 +65,6 @@ interface Prepared {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function attributeBytes(attributes: Record<string, MessageAttributeValue>): number {
-  let bytes = 0;
-  for (const [name, value] of Object.entries(attributes)) {
-    bytes +=
-      Buffer.byteLength(name) +
-      Buffer.byteLength(value.DataType ?? '') +
-      Buffer.byteLength(value.StringValue ?? '');
-  }
-  return bytes;
-}
-
 /**
  * Sends to one queue: bodies checked against the schema and the size limits before anything is sent, batches
  * of at most 10 entries and 1 MiB, retryable failures retried with backoff, the correlation id and trace header
@@ -115,6 +109,12 @@ export class Publisher<T> {
     const prepared: Prepared[] = [];
     items.forEach((item, index) => {
       let body: unknown = item.body;
+      // Checked before the schema: a schema recursing into a circular or very deep value overflows the stack.
+      const shape = bodyShapeProblem(body);
+      if (shape) {
+        problems.push({ path: `[${index}].body`, message: shape, rule: 'json' });
+        return;
+      }
       if (this.#schema) {
         const parsed = this.#schema.safeParse(item.body);
         if (!parsed.success) {
@@ -128,9 +128,9 @@ export class Publisher<T> {
         }
         body = parsed.data;
       }
-      const json = JSON.stringify(body);
-      if (json === undefined) {
-        problems.push({ path: `[${index}].body`, message: 'must be JSON', rule: 'json' });
+      const { json, problem } = encodeBody(body);
+      if (problem !== undefined) {
+        problems.push({ path: `[${index}].body`, message: problem, rule: 'json' });
         return;
       }
       if (this.fifo && !item.groupId) {

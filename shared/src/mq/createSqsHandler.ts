@@ -16,17 +16,16 @@ import {
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
 import type { Cache } from '../cache/createCache.ts';
-import { classifyError, InfraError } from '../errors/index.ts';
+import type { Config } from '../config/defineConfig.ts';
+import { classifyError, InfraError, invocationDeadline, withDeadline } from '../errors/index.ts';
 import { withPowertools } from '../handler/withPowertools.ts';
+import { correlationIdFromRecord, eventMetrics, logger, withCorrelationId } from '../observability/index.ts';
+import { attributeBytes, bodyShapeProblem, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES } from './limits.ts';
 import { parseQueueArn, queueUrlResolver } from './queues.ts';
 import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
+import { backoffSeconds, MAX_VISIBILITY_SECONDS, type RetryOptions, retryConfigDefaults } from './retry.ts';
 
 export { DLQ_REASON_ATTRIBUTES };
-
-import { correlationIdFromRecord, eventMetrics, logger, setCorrelationId } from '../observability/index.ts';
-
-// SQS takes at most 10 message attributes per message.
-const MAX_ATTRIBUTES = 10;
 
 export interface SqsMessage<T> {
   body: T;
@@ -36,20 +35,12 @@ export interface SqsMessage<T> {
   correlationId: string;
 }
 
-export interface RetryOptions {
-  /** Delay before the second delivery; doubles for each one after. Default 2 s. */
-  baseDelaySeconds?: number;
-  /** Cap on the delay; default 900 s (SQS allows 12 h). */
-  maxDelaySeconds?: number;
-  /** `full` (default) draws the delay between 0 and the step; `none` uses the step itself. */
-  jitter?: 'full' | 'none';
-}
-
 export interface SqsHandlerOptions<T> {
   /** Validates each body; a body that fails goes to the dead-letter queue on its first delivery. */
   schema?: z.ZodType<T>;
   handle(message: SqsMessage<T>, context: Context): Promise<void> | void;
-  retry?: RetryOptions;
+  /** The retry schedule, or a config component holding it (`retryConfigSchema`), read at each retry. */
+  retry?: RetryOptions | Config<RetryOptions>;
   /** Errors that no retry can fix, beyond non-retryable InfraErrors; they go to the dead-letter queue at once. */
   nonRetryable?: (error: unknown) => boolean;
   /**
@@ -64,22 +55,61 @@ export interface SqsHandlerOptions<T> {
   };
   /** Default: the dead-letter queue of the source queue's redrive policy, looked up once. */
   deadLetterQueueUrl?: string;
+  /**
+   * Time kept back from the invocation's remaining time: a record still running when only this much is left
+   * is answered as a retryable failure, so the batch reports before Lambda stops the function. Default 1 s.
+   */
+  timeMarginMs?: number;
   client?: SQSClient;
 }
 
-/** The delay before a message's next delivery after its `receiveCount`-th failed one. */
-export function backoffSeconds(receiveCount: number, retry: RetryOptions = {}, random = Math.random): number {
-  const base = retry.baseDelaySeconds ?? 2;
-  const max = retry.maxDelaySeconds ?? 900;
-  const step = Math.min(max, base * 2 ** Math.max(0, receiveCount - 1));
-  return Math.round(retry.jitter === 'none' ? step : random() * step);
+/** A message that cannot be handled whatever the dependencies do: its body is not JSON, too deep, or invalid. */
+class RejectedMessage extends InfraError {}
+
+interface RedriveTarget {
+  url: string;
+  /** Deliveries before the queue's redrive policy moves a message; undefined when not known. */
+  maxReceiveCount: number | undefined;
 }
+
+// Characters SQS accepts in a String attribute (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
+const NOT_XML_CHAR = /[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+
+/** `text` cut to at most `bytes` of UTF-8, never inside a character, with what SQS refuses replaced. */
+function fitText(text: string, bytes: number): string {
+  const clean = text.replace(NOT_XML_CHAR, '\ufffd');
+  if (Buffer.byteLength(clean) <= bytes) return clean;
+  let cut = '';
+  let used = 0;
+  for (const char of clean) {
+    const size = Buffer.byteLength(char);
+    if (used + size > bytes - 3) break;
+    cut += char;
+    used += size;
+  }
+  return `${cut}…`;
+}
+
+/** The code and retry time of an open circuit anywhere in the error's cause chain. */
+function openCircuitRetryMs(error: unknown): number | undefined {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    const { code, retryAfterMs, cause } = e as { code?: unknown; retryAfterMs?: unknown; cause?: unknown };
+    if (code === 'CIRCUIT_OPEN' && typeof retryAfterMs === 'number') return retryAfterMs;
+    e = cause;
+  }
+  return undefined;
+}
+
+const isConfig = (retry: SqsHandlerOptions<unknown>['retry']): retry is Config<RetryOptions> =>
+  typeof (retry as Config<RetryOptions> | undefined)?.get === 'function';
 
 /**
  * A handler for SQS batches with ReportBatchItemFailures: each record parsed and validated; one that cannot
  * be handled (invalid, or failing with a non-retryable error) sent to the dead-letter queue at once with its
  * reason and counted as handled; a retryable failure reported after pushing the message's next delivery back
- * by an exponential backoff. FIFO batches stop a message group at its first failure.
+ * by an exponential backoff, and on its last allowed delivery dead-lettered with its reason. FIFO batches stop
+ * a message group at its first failure.
  */
 export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
   const client =
@@ -88,68 +118,131 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
     });
   const queueUrl = queueUrlResolver(client);
-  const deadLetterUrls = new Map<string, Promise<string>>();
+  const targets = new Map<string, Promise<RedriveTarget>>();
+  const marginMs = options.timeMarginMs ?? 1_000;
 
-  const deadLetterUrl = (arn: string) => {
-    if (options.deadLetterQueueUrl) return Promise.resolve(options.deadLetterQueueUrl);
-    let url = deadLetterUrls.get(arn);
-    if (!url) {
-      url = queueUrl(arn).then(async (source) => {
+  /** The source queue's dead-letter queue and its maxReceiveCount, from its redrive policy, once per queue. */
+  const redriveTarget = (arn: string): Promise<RedriveTarget> => {
+    let target = targets.get(arn);
+    if (!target) {
+      target = queueUrl(arn).then(async (source) => {
         const { Attributes } = await client.send(
           new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['RedrivePolicy'] }),
         );
         const policy = Attributes?.RedrivePolicy
-          ? (JSON.parse(Attributes.RedrivePolicy) as { deadLetterTargetArn?: string })
+          ? (JSON.parse(Attributes.RedrivePolicy) as {
+              deadLetterTargetArn?: string;
+              maxReceiveCount?: unknown;
+            })
           : {};
+        const maxReceiveCount = Number(policy.maxReceiveCount) || undefined;
+        if (options.deadLetterQueueUrl) return { url: options.deadLetterQueueUrl, maxReceiveCount };
         if (!policy.deadLetterTargetArn) {
           throw new InfraError(
             `queue ${parseQueueArn(arn).name} has no redrive policy: give deadLetterQueueUrl`,
-            {
-              type: 'config',
-              component: 'mq',
-            },
+            { type: 'config', component: 'mq' },
           );
         }
-        return queueUrl(policy.deadLetterTargetArn);
+        return { url: await queueUrl(policy.deadLetterTargetArn), maxReceiveCount };
       });
-      url.catch(() => deadLetterUrls.delete(arn));
-      deadLetterUrls.set(arn, url);
+      target.catch(() => targets.delete(arn));
+      targets.set(arn, target);
     }
-    return url;
+    return target;
   };
 
-  const deadLetter = async (record: SQSRecord, receiveCount: number, error: InfraError) => {
-    const reasons: Record<string, MessageAttributeValue> = {
-      [DLQ_REASON_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: error.type },
-      [DLQ_REASON_ATTRIBUTES.errorMessage]: {
-        DataType: 'String',
-        StringValue: error.message.slice(0, 1_024) || '-',
-      },
-      [DLQ_REASON_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: record.eventSourceARN },
-      [DLQ_REASON_ATTRIBUTES.receiveCount]: { DataType: 'Number', StringValue: String(receiveCount) },
-      [DLQ_REASON_ATTRIBUTES.failedAt]: { DataType: 'String', StringValue: new Date().toISOString() },
+  /**
+   * The reasons, and as many of the message's own attributes as fit beside them within SQS's limits of 10
+   * attributes and 1 MiB: the error type and the source queue always, the message text cut to what is left.
+   */
+  const reasonAttributes = (record: SQSRecord, receiveCount: number, error: InfraError) => {
+    const attributes: Record<string, MessageAttributeValue> = {};
+    let budget = MAX_MESSAGE_BYTES - Buffer.byteLength(record.body);
+    const add = (name: string, value: MessageAttributeValue) => {
+      const size = attributeBytes({ [name]: value });
+      if (size > budget || Object.keys(attributes).length >= MAX_ATTRIBUTES) return false;
+      attributes[name] = value;
+      budget -= size;
+      return true;
     };
+    const text = (value: string) => ({ DataType: 'String', StringValue: fitText(value, 1_024) || '-' });
+    add(DLQ_REASON_ATTRIBUTES.errorType, text(error.type));
+    add(DLQ_REASON_ATTRIBUTES.sourceQueue, text(record.eventSourceARN));
+    add(DLQ_REASON_ATTRIBUTES.receiveCount, { DataType: 'Number', StringValue: String(receiveCount) });
+    add(DLQ_REASON_ATTRIBUTES.failedAt, text(new Date().toISOString()));
+    const name = DLQ_REASON_ATTRIBUTES.errorMessage;
+    const room = budget - attributeBytes({ [name]: { DataType: 'String', StringValue: '' } });
+    if (room > 0)
+      add(name, { DataType: 'String', StringValue: fitText(error.message, Math.min(1_024, room)) || '-' });
     // The message's own attributes go along, as many as fit beside the reasons.
-    const own = Object.entries(record.messageAttributes ?? {})
-      .filter(([, v]) => v.stringValue !== undefined)
-      .slice(0, MAX_ATTRIBUTES - Object.keys(reasons).length)
-      .map(([name, v]) => [name, { DataType: v.dataType, StringValue: v.stringValue }] as const);
-    await client.send(
-      new SendMessageCommand({
-        QueueUrl: await deadLetterUrl(record.eventSourceARN),
-        MessageBody: record.body,
-        MessageAttributes: { ...Object.fromEntries(own), ...reasons },
-        ...(record.attributes.MessageGroupId ? { MessageGroupId: record.attributes.MessageGroupId } : {}),
-        ...(record.attributes.MessageDeduplicationId
-          ? { MessageDeduplicationId: record.attributes.MessageDeduplicationId }
-          : {}),
-      }),
+    for (const [own, v] of Object.entries(record.messageAttributes ?? {})) {
+      if (v.stringValue !== undefined) add(own, { DataType: v.dataType, StringValue: v.stringValue });
+    }
+    return attributes;
+  };
+
+  const deadLetter = async (record: SQSRecord, receiveCount: number, error: InfraError, deadline: number) => {
+    const target = await withDeadline(redriveTarget(record.eventSourceARN), deadline, 'dead-letter lookup');
+    const group = record.attributes.MessageGroupId;
+    await withDeadline(
+      client.send(
+        new SendMessageCommand({
+          QueueUrl: target.url,
+          MessageBody: record.body,
+          MessageAttributes: reasonAttributes(record, receiveCount, error),
+          // A FIFO dead-letter queue drops a deduplication id it saw in the last 5 minutes without a word, so
+          // each delivery gets its own: a retried send of the same delivery is still deduplicated.
+          ...(group
+            ? { MessageGroupId: group, MessageDeduplicationId: `${record.messageId}-${receiveCount}` }
+            : {}),
+        }),
+      ),
+      deadline,
+      'dead-letter send',
     );
     eventMetrics.deadLettered(1, { errorType: error.type });
     logger.warn('message sent to the dead-letter queue', {
       messageId: record.messageId,
+      receiveCount,
       error: error.toJSON(),
     });
+  };
+
+  const retrySchedule = async (): Promise<RetryOptions> => {
+    if (!isConfig(options.retry)) return options.retry ?? retryConfigDefaults;
+    try {
+      return await options.retry.get();
+    } catch {
+      return retryConfigDefaults;
+    }
+  };
+
+  /** Pushes the message's next delivery back: the backoff, and at least until an open circuit's next probe. */
+  const delayRetry = async (record: SQSRecord, receiveCount: number, error: unknown, deadline: number) => {
+    let delay = backoffSeconds(receiveCount, await retrySchedule());
+    const circuitMs = openCircuitRetryMs(error);
+    if (circuitMs !== undefined && Number.isFinite(circuitMs))
+      delay = Math.max(delay, Math.ceil(circuitMs / 1_000) + 1);
+    delay = Math.min(delay, MAX_VISIBILITY_SECONDS);
+    try {
+      await withDeadline(
+        (async () =>
+          client.send(
+            new ChangeMessageVisibilityCommand({
+              QueueUrl: await queueUrl(record.eventSourceARN),
+              ReceiptHandle: record.receiptHandle,
+              VisibilityTimeout: delay,
+            }),
+          ))(),
+        deadline,
+        'retry delay',
+      );
+    } catch (visibilityError) {
+      logger.warn('could not set the retry delay; the queue visibility timeout applies', {
+        messageId: record.messageId,
+        error: classifyError(visibilityError, 'mq').toJSON(),
+      });
+    }
   };
 
   // Idempotency errors that a later delivery may get past: another container is handling the message, or
@@ -204,70 +297,89 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     }
   };
 
-  const handleRecord = async (record: SQSRecord, context: Context) => {
+  /** The body as JSON, checked for depth and against the schema; what fails is the message's own fault. */
+  const parse = (record: SQSRecord): T => {
+    let body: unknown;
+    try {
+      body = JSON.parse(record.body);
+    } catch (error) {
+      throw new RejectedMessage(`message body is not JSON: ${(error as Error).message}`, {
+        type: 'validation',
+        component: 'mq',
+      });
+    }
+    const shape = bodyShapeProblem(body);
+    if (shape) throw new RejectedMessage(`message body ${shape}`, { type: 'validation', component: 'mq' });
+    if (!options.schema) return body as T;
+    const parsed = options.schema.safeParse(body);
+    if (!parsed.success) {
+      const fields = classifyError(parsed.error, 'mq').fields;
+      throw new RejectedMessage(
+        `message body is invalid: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`,
+        { type: 'validation', component: 'mq', fields },
+      );
+    }
+    return parsed.data;
+  };
+
+  /**
+   * Whether no retry can help: the body is at fault, or `handle` threw a non-retryable error for this message.
+   * A config error (a missing binding, an invalid component, a client that could not be made, access denied)
+   * is the deployment's fault, not the message's: it is retried, and may be fixed without a redeploy.
+   */
+  const isPermanent = (error: unknown, infra: InfraError): boolean => {
+    if (error instanceof RejectedMessage) return true;
+    if (options.nonRetryable?.(error)) return true;
+    if (infra.retryable || infra.type === 'config' || infra.component === 'config') return false;
+    return true;
+  };
+
+  const handleRecord = async (record: SQSRecord, context: Context, deadline: number) => {
     const started = performance.now();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
     const correlationId = correlationIdFromRecord(record) ?? record.messageId;
-    setCorrelationId(correlationId);
-    let body: unknown;
-    try {
+    await withCorrelationId(correlationId, async () => {
       try {
-        body = JSON.parse(record.body);
-      } catch (error) {
-        throw new InfraError(`message body is not JSON: ${(error as Error).message}`, {
-          type: 'validation',
-          component: 'mq',
-        });
-      }
-      if (options.schema) {
-        const parsed = options.schema.safeParse(body);
-        if (!parsed.success) {
-          const fields = classifyError(parsed.error, 'mq').fields;
-          throw new InfraError(
-            `message body is invalid: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`,
-            {
-              type: 'validation',
-              component: 'mq',
-              fields,
-            },
-          );
-        }
-        body = parsed.data;
-      }
-      await handleOnce({ body: body as T, record, receiveCount, correlationId }, context);
-      eventMetrics.handled();
-      eventMetrics.handlingDuration(performance.now() - started);
-    } catch (error) {
-      const infra = classifyError(error, 'mq');
-      eventMetrics.errors(infra.type);
-      if (!infra.retryable || options.nonRetryable?.(error)) {
-        // Sent to the dead-letter queue, the message is handled and leaves the source queue. If that send
-        // fails, it stays a failure, so the message is not lost.
-        await deadLetter(record, receiveCount, infra);
-        return;
-      }
-      const delay = backoffSeconds(receiveCount, options.retry);
-      try {
-        await client.send(
-          new ChangeMessageVisibilityCommand({
-            QueueUrl: await queueUrl(record.eventSourceARN),
-            ReceiptHandle: record.receiptHandle,
-            VisibilityTimeout: delay,
-          }),
+        const body = parse(record);
+        await withDeadline(
+          Promise.resolve().then(() => handleOnce({ body, record, receiveCount, correlationId }, context)),
+          deadline,
+          'handling the message',
         );
-      } catch (visibilityError) {
-        logger.warn('could not set the retry delay; the queue visibility timeout applies', {
-          messageId: record.messageId,
-          error: classifyError(visibilityError, 'mq').toJSON(),
-        });
+        eventMetrics.handled();
+        eventMetrics.handlingDuration(performance.now() - started);
+      } catch (error) {
+        const infra = classifyError(error, 'mq');
+        eventMetrics.errors(infra.type);
+        if (isPermanent(error, infra)) {
+          // Sent to the dead-letter queue, the message is handled and leaves the source queue. If that send
+          // fails, it stays a failure, so the message is not lost.
+          await deadLetter(record, receiveCount, infra, deadline + marginMs / 2);
+          return;
+        }
+        const target = await redriveTarget(record.eventSourceARN).catch(() => undefined);
+        if (target?.maxReceiveCount !== undefined && receiveCount >= target.maxReceiveCount) {
+          // The last delivery the redrive policy allows: dead-lettered here, with the reason the policy's own
+          // move would not carry.
+          const exhausted = new InfraError(`gave up after ${receiveCount} deliveries: ${infra.message}`, {
+            type: infra.type,
+            component: infra.component,
+            cause: error,
+            ...(infra.code ? { code: infra.code } : {}),
+          });
+          await deadLetter(record, receiveCount, exhausted, deadline + marginMs / 2);
+          return;
+        }
+        await delayRetry(record, receiveCount, error, deadline + marginMs / 2);
+        eventMetrics.retried();
+        throw infra;
       }
-      eventMetrics.retried();
-      throw infra;
-    }
+    });
   };
 
   return withPowertools<SQSEvent, SQSBatchResponse>(async (event, context) => {
-    const handler = (record: SQSRecord) => handleRecord(record, context);
+    const deadline = invocationDeadline(context, marginMs);
+    const handler = (record: SQSRecord) => handleRecord(record, context, deadline);
     if (event.Records[0]?.eventSourceARN.endsWith('.fifo')) {
       // Only the failed message's group stops; other groups in the batch go on.
       return processPartialResponse(event, handler, new SqsFifoPartialProcessorAsync(), {

@@ -150,6 +150,19 @@ function matches(letter: DeadLetter, filter: RedriveFilter | undefined, now: num
 }
 
 /**
+ * What a send to a FIFO queue needs: the message's own group, and a deduplication id of the dead letter's own.
+ * SQS drops, without an error, a send whose deduplication id (explicit, or the body's hash under content-based
+ * deduplication) it saw in the last 5 minutes: the original's would make a redrive within that window vanish.
+ * The dead letter's message id is new to the source queue, and the same for a second try at the same move.
+ */
+function fifoFields(target: string, message: Message) {
+  if (!target.endsWith('.fifo')) return {};
+  const group = message.Attributes?.MessageGroupId;
+  if (!group) throw new Error('the target is a FIFO queue and the message has no message group id');
+  return { MessageGroupId: group, MessageDeduplicationId: `redrive-${message.MessageId}` };
+}
+
+/**
  * Moves matching dead letters back to their source queue, with their own attributes, deleting each from the
  * dead-letter queue only after it was sent. What does not match, or could not be sent, stays.
  */
@@ -183,9 +196,7 @@ export async function redrive(options: RedriveOptions): Promise<RedriveReport> {
             QueueUrl: target,
             MessageBody: letter.body,
             MessageAttributes: letter.attributes,
-            ...(message.Attributes?.MessageGroupId
-              ? { MessageGroupId: message.Attributes.MessageGroupId }
-              : {}),
+            ...fifoFields(target, message),
           }),
         );
         await client.send(

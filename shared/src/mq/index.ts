@@ -10,10 +10,8 @@ export {
   type PublishOptions,
 } from './createPublisher.ts';
 export {
-  backoffSeconds,
   createSqsHandler,
   DLQ_REASON_ATTRIBUTES,
-  type RetryOptions,
   type SqsHandlerOptions,
   type SqsMessage,
 } from './createSqsHandler.ts';
@@ -27,3 +25,12 @@ export {
   redrive,
   startNativeRedrive,
 } from './deadLetters.ts';
+export { MAX_BODY_DEPTH } from './limits.ts';
+export {
+  backoffSeconds,
+  type RetryConfig,
+  type RetryOptions,
+  retryConfigDefaults,
+  retryConfigSchema,
+  retrySurvivalSeconds,
+} from './retry.ts';
