@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
+import { startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { startFauxqs } from 'fauxqs';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -79,9 +79,9 @@ export default async function setup(project: TestProject) {
   // emulators started here. Redis and PostgreSQL are real servers either way.
   const external = process.env.AWS_ENDPOINT_URL;
   const ssm = external ? undefined : await startSsmEndpoint();
-  const sqs = external ? undefined : await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const sqs = external ? undefined : await startSqsEmulator();
   const ssmUrl = external ?? (ssm as { url: string }).url;
-  const sqsUrl = external ?? `http://127.0.0.1:${sqs?.port}`;
+  const sqsUrl = external ?? (sqs as { url: string }).url;
 
   // Test workers start after this and inherit the variables, so every SDK client finds the emulators.
   process.env.AWS_ENDPOINT_URL_SSM = ssmUrl;

@@ -1,1 +1,2 @@
+export { type SqsEmulator, startSqsEmulator } from './emulator.ts';
 export { type Poller, type PollerOptions, startPoller } from './startPoller.ts';

@@ -6,6 +6,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { classifyError } from '../../errors/index.ts';
+import { logger } from '../../observability/logger.ts';
 
 export interface PollerOptions {
   queueUrl: string;
@@ -18,6 +20,13 @@ export interface PollerOptions {
   /** Visibility timeout of received messages; default: the queue's. */
   visibilityTimeoutSeconds?: number;
   functionName?: string;
+  /**
+   * The function's timeout: `getRemainingTimeInMillis` counts down from it, and an invocation still running at
+   * its end is abandoned as Lambda would stop it (its batch is left to the visibility timeout). Default 30 s.
+   */
+  timeoutSeconds?: number;
+  /** Longest wait of one ReceiveMessage call on an empty queue (long polling, 0-20 s); default 20. */
+  waitTimeSeconds?: number;
 }
 
 export interface Poller {
@@ -69,6 +78,8 @@ function toRecord(message: Message, arn: string, region: string): SQSRecord {
 export async function startPoller(options: PollerOptions): Promise<Poller> {
   const client = options.client ?? new SQSClient({});
   const batchSize = options.batchSize ?? 10;
+  const timeoutMs = (options.timeoutSeconds ?? 30) * 1_000;
+  const waitTimeSeconds = Math.min(20, Math.max(0, options.waitTimeSeconds ?? 20));
   const { Attributes } = await client.send(
     new GetQueueAttributesCommand({ QueueUrl: options.queueUrl, AttributeNames: ['QueueArn'] }),
   );
@@ -76,46 +87,107 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
   const region = arn.split(':')[3] ?? 'us-east-1';
   let running = true;
   let invocations = 0;
+  // Aborts a long poll in flight, so that stop() does not wait out its 20 s.
+  const stopping = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stopping.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
 
+  /** One batch: long polls until a message arrives, then gathers more for up to the batching window. */
   const receive = async (): Promise<Message[]> => {
     const messages: Message[] = [];
-    const deadline = Date.now() + (options.batchingWindowMs ?? 0);
-    do {
+    let deadline = 0;
+    while (running && messages.length < batchSize) {
+      const remainingWindowMs = deadline - Date.now();
+      if (messages.length > 0 && remainingWindowMs <= 0) break;
       const { Messages = [] } = await client.send(
         new ReceiveMessageCommand({
           QueueUrl: options.queueUrl,
           MaxNumberOfMessages: batchSize - messages.length,
-          WaitTimeSeconds: 0,
+          // Idle: wait for a message. Gathering: wait no longer than what is left of the window.
+          WaitTimeSeconds:
+            messages.length === 0 ? waitTimeSeconds : Math.min(20, Math.floor(remainingWindowMs / 1_000)),
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
           ...(options.visibilityTimeoutSeconds !== undefined
             ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
             : {}),
         }),
+        { abortSignal: stopping.signal },
       );
+      if (messages.length === 0 && Messages.length > 0)
+        deadline = Date.now() + (options.batchingWindowMs ?? 0);
       messages.push(...Messages);
-      if (messages.length === 0 || Messages.length === 0) await new Promise((r) => setTimeout(r, 20));
-    } while (running && messages.length < batchSize && Date.now() < deadline);
+      if (Messages.length === 0 && messages.length > 0)
+        await pause(Math.min(100, Math.max(0, remainingWindowMs)));
+    }
     return messages;
   };
 
-  const loop = (async () => {
-    while (running) {
-      const messages = await receive().catch(() => [] as Message[]);
-      if (messages.length === 0) continue;
-      const event: SQSEvent = { Records: messages.map((m) => toRecord(m, arn, region)) };
-      invocations++;
-      let failed: Set<string>;
-      try {
-        const response = await options.handler(event, {
+  const invoke = async (messages: Message[]): Promise<Set<string> | undefined> => {
+    const event: SQSEvent = { Records: messages.map((m) => toRecord(m, arn, region)) };
+    invocations++;
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([
+        options.handler(event, {
           functionName: options.functionName ?? 'local',
           awsRequestId: `local-${invocations}`,
-          getRemainingTimeInMillis: () => 30_000,
-        } as Context);
-        failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-      } catch {
-        continue; // the whole batch becomes visible again after its visibility timeout
+          getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
+        } as Context),
+        timedOut,
+      ]);
+      if (outcome === 'timeout') {
+        logger.error('the function timed out; its batch is left to the visibility timeout', {
+          functionName: options.functionName ?? 'local',
+          timeoutSeconds: timeoutMs / 1_000,
+          messages: messages.length,
+        });
+        return undefined;
       }
+      return new Set((outcome?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (error) {
+      // As with Lambda: a function that throws leaves its whole batch to the visibility timeout.
+      logger.error('the function failed; its batch is left to the visibility timeout', {
+        functionName: options.functionName ?? 'local',
+        error: classifyError(error, 'mq').toJSON(),
+      });
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const loop = (async () => {
+    let failures = 0;
+    while (running) {
+      let messages: Message[];
+      try {
+        messages = await receive();
+        failures = 0;
+      } catch (error) {
+        if (!running) break;
+        // Logged and backed off, doubling up to 5 s, as the event source mapping does when it cannot poll.
+        failures++;
+        logger.warn('could not receive from the queue; polling again after a pause', {
+          queueUrl: options.queueUrl,
+          error: classifyError(error, 'mq').toJSON(),
+        });
+        await pause(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const failed = await invoke(messages);
+      if (!failed) continue;
       const done = messages.filter((m) => !failed.has(m.MessageId!));
       for (let i = 0; i < done.length; i += 10) {
         await client
@@ -127,7 +199,12 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
                 .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
             }),
           )
-          .catch(() => undefined);
+          .catch((error: unknown) =>
+            logger.warn('could not delete handled messages; they will be delivered again', {
+              queueUrl: options.queueUrl,
+              error: classifyError(error, 'mq').toJSON(),
+            }),
+          );
       }
     }
   })();
@@ -138,6 +215,7 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
     },
     async stop() {
       running = false;
+      stopping.abort();
       await loop;
     },
   };
