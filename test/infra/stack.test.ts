@@ -1,4 +1,6 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON.
+
+import { retryConfigSchema, retrySurvivalSeconds } from '@lambda-infra/shared/mq';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type InfraApp } from '../../infra/lib/createApp.ts';
@@ -26,6 +28,20 @@ const logicalId = (ref: unknown): string | undefined => {
 
 describe.each(['dev', 'prod'])('the %s stack', (env) => {
   const settings = environments[env]!;
+
+  it('keeps a message that keeps failing for several minutes before it is dead-lettered', () => {
+    // The worker's retry schedule is its SSM config component; the deliveries are the queue's redrive policy.
+    const parameter = resources(env, 'AWS::SSM::Parameter').find(
+      ([, p]) => p.Properties.Name === `/config/${env}/events-worker/retry`,
+    );
+    const retry = retryConfigSchema.parse(JSON.parse(parameter![1].Properties.Value));
+    const [, queue] = resources(env, 'AWS::SQS::Queue').find(([, q]) => q.Properties.RedrivePolicy)!;
+
+    const survival = retrySurvivalSeconds(retry, queue.Properties.RedrivePolicy.maxReceiveCount);
+
+    expect(survival.min).toBeGreaterThanOrEqual(300);
+    expect(survival.max).toBeLessThanOrEqual(43_200);
+  });
 
   it('encrypts every queue, refuses plain HTTP to it, and gives every source queue a redrive policy', () => {
     const queues = resources(env, 'AWS::SQS::Queue');
