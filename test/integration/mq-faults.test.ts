@@ -1,0 +1,503 @@
+// The messaging path under faults, over the SQS emulator: no valid message dead-lettered because a dependency
+// was down or misconfigured, nothing deduplicated away, every dead letter with its reason.
+import { randomUUID } from 'node:crypto';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { BreakerOpenError } from '@lambda-infra/shared/breaker';
+import { ConfigSource, defineConfig } from '@lambda-infra/shared/config';
+import { dbConfigDefaults, dbConfigSchema } from '@lambda-infra/shared/db';
+import { InfraError } from '@lambda-infra/shared/errors';
+import { lazy } from '@lambda-infra/shared/handler';
+import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
+import {
+  createPublisher,
+  createSqsHandler,
+  DLQ_REASON_ATTRIBUTES,
+  MAX_BODY_DEPTH,
+  redrive,
+  retrySurvivalSeconds,
+} from '@lambda-infra/shared/mq';
+import { logger } from '@lambda-infra/shared/observability';
+import type { SQSEvent } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { failure, useSsmEndpoint } from '../support/aws.ts';
+import { captureConsole, type Emitted } from '../support/console.ts';
+import { lambdaContext } from '../support/events.ts';
+import { fauxqsClient, queueDepth, useQueueCleanup } from '../support/sqs.ts';
+
+const sqs = fauxqsClient();
+const made = useQueueCleanup(sqs);
+const local = useSsmEndpoint();
+let poller: Poller | undefined;
+let emitted: Emitted;
+
+beforeEach(() => {
+  emitted = captureConsole();
+});
+afterEach(async () => {
+  await poller?.stop();
+  poller = undefined;
+  emitted.restore();
+});
+
+const arnOf = async (url: string) =>
+  (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
+    .QueueArn!;
+
+/** A source queue whose redrive policy moves a message to its DLQ after `maxReceiveCount` receives. */
+async function queues(options: { maxReceiveCount?: number; fifo?: boolean; contentBased?: boolean } = {}) {
+  const id = randomUUID().slice(0, 8);
+  const suffix = options.fifo ? '.fifo' : '';
+  const fifo: Record<string, string> = options.fifo
+    ? { FifoQueue: 'true', ContentBasedDeduplication: String(options.contentBased ?? false) }
+    : {};
+  const dlq = (
+    await sqs.send(
+      new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq${suffix}`, Attributes: fifo }),
+    )
+  ).QueueUrl!;
+  const source = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: `lambda-infra-test-${id}${suffix}`,
+        Attributes: {
+          ...fifo,
+          VisibilityTimeout: '30',
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: await arnOf(dlq),
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+          }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  made.push(source, dlq);
+  return { source, dlq };
+}
+
+async function receiveAll(url: string): Promise<Message[]> {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: url,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+      MessageSystemAttributeNames: ['All'],
+      WaitTimeSeconds: 0,
+    }),
+  );
+  return Messages;
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('retries that outlast an outage', () => {
+  it('waits at least until an open circuit lets a probe through before the next delivery', async () => {
+    const { source } = await queues();
+    const deliveries: number[] = [];
+    const handler = createSqsHandler({
+      client: sqs,
+      retry: { baseDelaySeconds: 1, jitter: 'none' },
+      handle: ({ receiveCount }) => {
+        deliveries.push(Date.now());
+        if (receiveCount === 1) throw new BreakerOpenError('db', 'open', 3_000);
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 });
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    await until(() => deliveries.length === 2);
+
+    // The backoff alone would have been 1 s; the circuit said 3 s.
+    expect(deliveries[1]! - deliveries[0]!).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it('gives a message at least the floors of its delays: never 0 s, whatever the jitter draws', () => {
+    expect(retrySurvivalSeconds({ baseDelaySeconds: 10, maxDelaySeconds: 300 }, 7)).toEqual({
+      min: 5 + 10 + 20 + 40 + 80 + 150,
+      max: 10 + 20 + 40 + 80 + 160 + 300,
+    });
+    expect(retrySurvivalSeconds({ baseDelaySeconds: 1, maxDelaySeconds: 1 }, 3).min).toBe(2);
+  });
+
+  it('dead-letters a message itself, with its reason, on the last delivery the redrive policy allows', async () => {
+    const { source, dlq } = await queues({ maxReceiveCount: 2 });
+    let deliveries = 0;
+    const handler = createSqsHandler({
+      client: sqs,
+      retry: { baseDelaySeconds: 1, jitter: 'none' },
+      handle: () => {
+        deliveries++;
+        throw new InfraError('database down', { type: 'connection', component: 'db', code: 'ECONNREFUSED' });
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publish({ doomed: true });
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    const letters: Message[] = [];
+    await until(async () => {
+      letters.push(...(await receiveAll(dlq)));
+      return letters.length === 1;
+    });
+
+    expect(deliveries).toBe(2);
+    const reasons = letters[0]!.MessageAttributes!;
+    expect(reasons[DLQ_REASON_ATTRIBUTES.errorType]?.StringValue).toBe('connection');
+    expect(reasons[DLQ_REASON_ATTRIBUTES.errorMessage]?.StringValue).toBe(
+      'gave up after 2 deliveries: database down',
+    );
+    expect(reasons[DLQ_REASON_ATTRIBUTES.receiveCount]?.StringValue).toBe('2');
+  });
+});
+
+describe('a config or connection error is never the message’s fault', () => {
+  async function failsOnceThen(problem: 'poolMax' | 'not JSON' | 'client' | 'access') {
+    const env = `t${randomUUID().slice(0, 6)}`;
+    const name = `/config/${env}/worker/db`;
+    const put = (value: string) =>
+      local.ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', Overwrite: true }));
+    await put(problem === 'poolMax' ? '{"poolMax":0}' : problem === 'not JSON' ? '{poolMax: 2' : '{}');
+    let fixed = false;
+    const db = defineConfig({
+      component: 'db',
+      schema: dbConfigSchema,
+      defaults: dbConfigDefaults,
+      source: new ConfigSource({ env, service: 'worker', client: local.ssm, now: () => (fixed ? 1e15 : 0) }),
+    });
+    const client = lazy(() => {
+      if (problem === 'client' && !fixed) throw new TypeError('LAMBDA_INFRA_DB_HOST is not a host name');
+      if (problem === 'access' && !fixed) {
+        throw Object.assign(new Error('not authorized to perform ssm:GetParametersByPath'), {
+          name: 'AccessDeniedException',
+          $metadata: { httpStatusCode: 400 },
+        });
+      }
+      return {};
+    });
+    const { source, dlq } = await queues();
+    const handled: number[] = [];
+    const handler = createSqsHandler({
+      client: sqs,
+      retry: { baseDelaySeconds: 1, jitter: 'none' },
+      handle: async ({ receiveCount }) => {
+        await db.get();
+        await client();
+        handled.push(receiveCount);
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publish({ valid: true });
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    await until(
+      async () =>
+        (await queueDepth(sqs, source)) === 1 && emitted.metrics().some((m) => m.name === 'EventsRetried'),
+    );
+    const deadLetteredBeforeTheFix = await queueDepth(sqs, dlq);
+    await put('{}');
+    fixed = true;
+    await until(() => handled.length === 1);
+    return { deadLetteredBeforeTheFix, handled };
+  }
+
+  it.each(['poolMax', 'not JSON', 'client', 'access'] as const)(
+    'retries a valid message while %s is wrong, and handles it once that is fixed',
+    async (problem) => {
+      const { deadLetteredBeforeTheFix, handled } = await failsOnceThen(problem);
+
+      expect(deadLetteredBeforeTheFix).toBe(0);
+      expect(handled[0]).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it('still dead-letters at once what the message itself gets wrong: not JSON, too deep, invalid', async () => {
+    const { source, dlq } = await queues();
+    const handled: unknown[] = [];
+    const handler = createSqsHandler({
+      client: sqs,
+      schema: z.object({ n: z.number() }).passthrough(),
+      handle: ({ body }) => {
+        handled.push(body);
+      },
+    });
+    let deep = '1';
+    for (let i = 0; i < 10_000; i++) deep = `{"a":${deep}}`;
+    for (const body of ['{"n":', `{"n":1,"deep":${deep}}`, '{"n":"one"}', '{"n":2}']) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: source, MessageBody: body }));
+    }
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    const letters: Message[] = [];
+    await until(async () => {
+      letters.push(...(await receiveAll(dlq)));
+      return letters.length === 3 && handled.length === 1;
+    });
+
+    const messages = letters.map(
+      (l) => l.MessageAttributes![DLQ_REASON_ATTRIBUTES.errorMessage]!.StringValue,
+    );
+    expect(letters.map((l) => l.MessageAttributes![DLQ_REASON_ATTRIBUTES.errorType]!.StringValue)).toEqual([
+      'validation',
+      'validation',
+      'validation',
+    ]);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^message body is not JSON/),
+        expect.stringContaining(`at most ${MAX_BODY_DEPTH} are allowed`),
+        expect.stringMatching(/^message body is invalid: n: /),
+      ]),
+    );
+    expect(handled).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('every dead letter carries its reason', () => {
+  it('fits the reasons beside a body of nearly 1 MiB, cutting the message text and keeping the type', async () => {
+    const { source, dlq } = await queues();
+    const handler = createSqsHandler({
+      client: sqs,
+      handle: () => {
+        throw new InfraError(`refused: ${'x'.repeat(5_000)}`, { type: 'validation', component: 'orders' });
+      },
+    });
+    const body = JSON.stringify({ blob: 'b'.repeat(1_048_576 - 300) });
+    await sqs.send(new SendMessageCommand({ QueueUrl: source, MessageBody: body }));
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    const letters: Message[] = [];
+    await until(async () => {
+      letters.push(...(await receiveAll(dlq)));
+      return letters.length === 1;
+    });
+
+    const reasons = letters[0]!.MessageAttributes!;
+    expect(letters[0]!.Body).toBe(body);
+    expect(reasons[DLQ_REASON_ATTRIBUTES.errorType]?.StringValue).toBe('validation');
+    expect(reasons[DLQ_REASON_ATTRIBUTES.sourceQueue]?.StringValue).toBe(await arnOf(source));
+    expect(await queueDepth(sqs, source)).toBe(0);
+  });
+
+  it('replaces in the reason what SQS refuses in an attribute: NUL, lone surrogates', async () => {
+    const { source, dlq } = await queues();
+    const handler = createSqsHandler({
+      client: sqs,
+      handle: () => {
+        throw new InfraError('bad name "a\u0000b\ud800c"', { type: 'validation', component: 'orders' });
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 });
+
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    const letters: Message[] = [];
+    await until(async () => {
+      letters.push(...(await receiveAll(dlq)));
+      return letters.length === 1;
+    });
+
+    expect(letters[0]!.MessageAttributes![DLQ_REASON_ATTRIBUTES.errorMessage]?.StringValue).toBe(
+      'bad name "a\ufffdb\ufffdc"',
+    );
+  });
+});
+
+describe('FIFO redrive loses nothing', () => {
+  it.each([
+    ['content-based deduplication', true],
+    ['explicit deduplication ids', false],
+  ])(
+    'moves dead letters back within the 5-minute window, with %s, keeping their group',
+    async (_, contentBased) => {
+      const { source, dlq } = await queues({ fifo: true, contentBased });
+      const seen: { body: unknown; group?: string }[] = [];
+      let failing = true;
+      const handler = createSqsHandler({
+        client: sqs,
+        handle: ({ body, record }) => {
+          if (failing)
+            throw new InfraError('cannot handle it yet', { type: 'validation', component: 'orders' });
+          seen.push({ body, group: record.attributes.MessageGroupId });
+        },
+      });
+      const publisher = createPublisher({ queueUrl: source, client: sqs });
+      await publisher.publishBatch([
+        { body: { n: 1 }, groupId: 'tenant-a', ...(contentBased ? {} : { deduplicationId: 'd-1' }) },
+        { body: { n: 2 }, groupId: 'tenant-b', ...(contentBased ? {} : { deduplicationId: 'd-2' }) },
+      ]);
+      poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+      await until(async () => (await queueDepth(sqs, dlq)) === 2 && (await queueDepth(sqs, source)) === 0);
+
+      failing = false;
+      const report = await redrive({ from: dlq, client: sqs });
+      await until(() => seen.length === 2);
+
+      expect(report).toEqual({ moved: 2, skipped: 0, failed: 0 });
+      expect(seen.sort((a, b) => String(a.group).localeCompare(String(b.group)))).toEqual([
+        { body: { n: 1 }, group: 'tenant-a' },
+        { body: { n: 2 }, group: 'tenant-b' },
+      ]);
+      expect(await queueDepth(sqs, dlq)).toBe(0);
+    },
+  );
+
+  it('dead-letters into a FIFO queue a message that came back and failed again', async () => {
+    const { source, dlq } = await queues({ fifo: true, contentBased: true });
+    const handler = createSqsHandler({
+      client: sqs,
+      handle: () => {
+        throw new InfraError('still wrong', { type: 'validation', component: 'orders' });
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 }, { groupId: 'g' });
+    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    await until(async () => (await queueDepth(sqs, dlq)) === 1);
+
+    await redrive({ from: dlq, client: sqs });
+
+    await until(async () => (await queueDepth(sqs, dlq)) === 1 && (await queueDepth(sqs, source)) === 0);
+    const [letter] = await receiveAll(dlq);
+    expect(letter?.Attributes?.MessageGroupId).toBe('g');
+  });
+});
+
+describe('bad bodies are validation errors', () => {
+  const circular: Record<string, unknown> = { a: 1 };
+  circular.self = circular;
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+
+  it.each([
+    ['circular', circular, 'is circular'],
+    ['a BigInt', { n: 10n }, 'BigInt'],
+    ['nested 100,000 levels', deep, `at most ${MAX_BODY_DEPTH}`],
+  ])('refuses a body that is %s, naming the entry, and sends nothing', async (_, bad, message) => {
+    const { source } = await queues();
+    const publisher = createPublisher({ queueUrl: source, client: sqs, schema: z.unknown() });
+
+    const one = await failure(publisher.publish(bad));
+    const batch = await failure(publisher.publishBatch([{ body: { ok: 1 } }, { body: bad }]));
+
+    for (const error of [one, batch]) {
+      expect(error).toBeInstanceOf(InfraError);
+      expect((error as InfraError).type).toBe('validation');
+      expect(error.message).toContain(message);
+    }
+    expect((batch as InfraError).fields[0]?.path).toBe('[1].body');
+    expect(await queueDepth(sqs, source)).toBe(0);
+  });
+});
+
+describe('correlation ids stay with their record', () => {
+  it('gives each record of a batch handled at once its own id on its log lines and published messages', async () => {
+    const { source: out } = await queues();
+    const publisher = createPublisher({ queueUrl: out, client: sqs });
+    const handler = createSqsHandler<{ n: number }>({
+      client: sqs,
+      handle: async ({ body }) => {
+        // Interleaved on purpose: the second record starts before the first logs.
+        await new Promise((r) => setTimeout(r, body.n === 1 ? 30 : 0));
+        logger.warn('handling', { n: body.n });
+        await publisher.publish({ from: body.n });
+      },
+    });
+    const arn = await arnOf(out);
+    const record = (n: number, correlationId: string) => ({
+      messageId: `m-${n}`,
+      receiptHandle: `r-${n}`,
+      body: JSON.stringify({ n }),
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '0',
+        SenderId: 't',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: {
+        correlationId: {
+          dataType: 'String',
+          stringValue: correlationId,
+          stringListValues: [],
+          binaryListValues: [],
+        },
+      },
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: 'us-east-1',
+    });
+    const event = { Records: [record(1, 'corr-one'), record(2, 'corr-two')] } as SQSEvent;
+
+    await handler(event, lambdaContext('events-worker'));
+
+    const lines = emitted.warnings().filter((w) => w.message === 'handling');
+    expect(lines.map((l) => [l.n, l.correlation_id]).sort()).toEqual([
+      [1, 'corr-one'],
+      [2, 'corr-two'],
+    ]);
+    const sent = await receiveAll(out);
+    expect(
+      sent.map((m) => [JSON.parse(m.Body!).from, m.MessageAttributes?.correlationId?.StringValue]).sort(),
+    ).toEqual([
+      [1, 'corr-one'],
+      [2, 'corr-two'],
+    ]);
+  });
+});
+
+describe('a hung dependency ends as a batch item failure, not a function timeout', () => {
+  it('reports a record still waiting when the invocation’s time is nearly up, and delays its retry', async () => {
+    const { source } = await queues();
+    const handler = createSqsHandler({
+      client: sqs,
+      timeMarginMs: 1_000,
+      handle: ({ body }) => ((body as { hang: boolean }).hang ? new Promise<void>(() => {}) : undefined),
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publishBatch([
+      { body: { hang: true } },
+      { body: { hang: false } },
+    ]);
+    const messages: Message[] = [];
+    await until(async () => {
+      messages.push(...(await receiveAll(source)));
+      return messages.length === 2;
+    });
+    const arn = await arnOf(source);
+    const event: SQSEvent = {
+      Records: messages.map((m) => ({
+        messageId: m.MessageId!,
+        receiptHandle: m.ReceiptHandle!,
+        body: m.Body!,
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: '0',
+          SenderId: 't',
+          ApproximateFirstReceiveTimestamp: '0',
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: arn,
+        awsRegion: 'us-east-1',
+      })),
+    };
+    const context = { ...lambdaContext('events-worker'), getRemainingTimeInMillis: () => 3_000 };
+    const hung = messages.find((m) => JSON.parse(m.Body!).hang)!;
+
+    const started = Date.now();
+    const response = await handler(event, context);
+
+    // Answered before the function's own timeout would have stopped it.
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: hung.MessageId }] });
+  });
+});
