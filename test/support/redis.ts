@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
 import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
+import { freePort, type RedisServer, redisServer, waitForRedis } from './servers.ts';
 import { selfSignedCertificate } from './tls.ts';
+
+export { freePort, type RedisServer, redisServer };
 
 /** A key prefix of the test's own, new for every test, with every key under it removed afterwards. */
 export function useRedisNamespace(): { readonly namespace: string; readonly url: string } {
@@ -32,54 +35,6 @@ export function useRedisNamespace(): { readonly namespace: string; readonly url:
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether a Redis at `url` answers a PING now. */
-async function answers(url: string, ca?: string): Promise<boolean> {
-  const client = createClient({
-    url,
-    socket: { reconnectStrategy: false, ...(ca ? { tls: true, ca } : {}) },
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.destroy();
-  }
-}
-
-/** Waits up to about 5 s for a Redis at `url` to answer, or fails naming what did not start. */
-async function waitForRedis(url: string, what: string, ca?: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await answers(url, ca)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not start`);
-}
-
-export interface RedisServer {
-  readonly port: number;
-  readonly url: string;
-  start(): Promise<void>;
-  /** Kills it, as a crash or an outage would; start() brings it back on the same port. */
-  stop(): Promise<void>;
-  /** Stops it for good and removes its folder. */
-  dispose(): Promise<void>;
-}
-
 /** A redis-server of the test file's own, started before its tests and removed after them. */
 export function useRedisServer(): { readonly server: RedisServer } {
   let server: RedisServer | undefined;
@@ -96,39 +51,6 @@ export function useRedisServer(): { readonly server: RedisServer } {
       return server;
     },
   };
-}
-
-/** A redis-server of the test's own on a free loopback port, keeping nothing on disk. */
-export async function redisServer(): Promise<RedisServer> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-redis-'));
-  let child: ChildProcess | undefined;
-  const server: RedisServer = {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    async start() {
-      child = spawn(
-        'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-        {
-          stdio: 'ignore',
-        },
-      );
-      await waitForRedis(server.url, `redis-server on port ${port}`);
-    },
-    async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-      child = undefined;
-    },
-    async dispose() {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  return server;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
