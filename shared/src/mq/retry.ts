@@ -5,7 +5,7 @@ import { z } from 'zod';
  * (ChangeMessageVisibility), so it holds across containers and needs no state but the receive count.
  */
 export interface RetryOptions {
-  /** Step before the second delivery; it doubles for each one after. Default 5 s. */
+  /** Step before the second delivery; it doubles for each one after. Default 10 s. */
   baseDelaySeconds?: number;
   /** Cap on the step; default 900 s (SQS allows 12 h). */
   maxDelaySeconds?: number;
@@ -33,7 +33,7 @@ export const retryConfigSchema = z
 export type RetryConfig = z.infer<typeof retryConfigSchema>;
 
 export const retryConfigDefaults: RetryConfig = {
-  baseDelaySeconds: 5,
+  baseDelaySeconds: 10,
   maxDelaySeconds: 900,
   jitter: 'equal',
 };

@@ -13,7 +13,7 @@ export interface PollerOptions {
   queueUrl: string;
   handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
   client?: SQSClient;
-  /** Records per invocation, 1-10; default 10. */
+  /** Records per invocation (the mapping's BatchSize), gathered 10 per ReceiveMessage call; default 10. */
   batchSize?: number;
   /** How long to gather a batch (the mapping's MaximumBatchingWindowInSeconds); default 0. */
   batchingWindowMs?: number;
@@ -108,7 +108,7 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
       const { Messages = [] } = await client.send(
         new ReceiveMessageCommand({
           QueueUrl: options.queueUrl,
-          MaxNumberOfMessages: batchSize - messages.length,
+          MaxNumberOfMessages: Math.min(10, batchSize - messages.length),
           // Idle: wait for a message. Gathering: wait no longer than what is left of the window.
           WaitTimeSeconds:
             messages.length === 0 ? waitTimeSeconds : Math.min(20, Math.floor(remainingWindowMs / 1_000)),
