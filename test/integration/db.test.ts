@@ -499,6 +499,25 @@ describe('through a proxy', () => {
     }
   });
 
+  it.each(['a read', 'a transaction'])(
+    'an idle connection cut while the database is down: %s fails as a retryable connection error',
+    async (what) => {
+      const front = await startPasswordFront();
+      const db = open({ port: front.port, poolMax: 1, breaker: false });
+      await sql`select 1`.execute(db.kysely);
+      front.sever();
+      await front.close(); // no new connection can be made either
+
+      const error = await (what === 'a read'
+        ? sql`select 1`.execute(db.kysely)
+        : db.transaction((trx) => sql`select 1`.execute(trx))
+      ).catch((e: unknown) => e);
+
+      // Not "Release called on client which has already been released", filed as internal.
+      expect(error).toMatchObject({ type: 'connection', retryable: true });
+    },
+  );
+
   it('an idle connection cut while frozen: a write is not repeated, and fails as a connection error', async () => {
     const front = await startPasswordFront();
     const db = open({ port: front.port, poolMax: 1, breaker: false });

@@ -428,6 +428,7 @@ class PooledClient implements PostgresPoolClient {
   readonly #hooks: PoolHooks;
   #statements = 0;
   #broken: Error | undefined;
+  #detached = false;
 
   constructor(client: pg.PoolClient, hooks: PoolHooks) {
     this.#client = client;
@@ -453,8 +454,12 @@ class PooledClient implements PostgresPoolClient {
         throw error;
       }
       this.#client.release(error);
+      // Until a new connection comes, this wrapper holds none: if none can be made (the database is down),
+      // Kysely's release must not hand the lost one back a second time, which pg refuses with a throw.
+      this.#detached = true;
       return this.#hooks.replace(this).then((client) => {
         this.#client = client;
+        this.#detached = false;
         return this.#hooks.run(client, statement, params, this.#lost);
       });
     });
@@ -471,6 +476,7 @@ class PooledClient implements PostgresPoolClient {
   }
 
   release(destroy?: boolean): void {
+    if (this.#detached) return;
     this.#hooks.released(this.#client);
     this.#client.release(destroy ? true : this.#broken);
   }
