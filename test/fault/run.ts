@@ -8,6 +8,9 @@
 //   npm run fault -- [--messages 10000] [--transient 0.2] [--poison 0.02] [--workers 3] [--env dev]
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CreateQueueCommand,
@@ -65,6 +68,9 @@ const cleanup = async () => {
   await Promise.allSettled(started.map((s) => s.stop()));
 };
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+process.once('exit', () => {
+  for (const w of workers) w.kill('SIGKILL');
+});
 
 const sqs = new SQSClient({ endpoint: sqsEmulator.url, region, credentials, maxAttempts: 1 });
 const ssm = new SSMClient({ endpoint: ssmEndpoint.url, region, credentials, maxAttempts: 1 });
@@ -157,16 +163,20 @@ const workerEnv = {
   FAULT_BATCHING_WINDOW_MS: String(settings.queue.maxBatchingWindow.toMilliseconds()),
   FAULT_TIMEOUT_SECONDS: String(timeoutSeconds),
 };
+// The workers' own output (their ERROR logs) goes to a file, named here, so that the table stays readable.
+const workerLog = join(tmpdir(), `lambda-infra-fault-${process.pid}.log`);
+const workerOut = openSync(workerLog, 'w');
 workers = Array.from({ length: Number(args.workers) }, () =>
   fork(new URL('./worker.ts', import.meta.url), {
     env: workerEnv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', workerOut, workerOut, 'ipc'],
   }),
 );
 await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
 log(
   `${workers.length} workers on ${ENV} settings: maxReceiveCount ${settings.queue.maxReceiveCount}, ` +
-    `visibility ${timeoutSeconds * 6} s, batch ${settings.queue.batchSize}; redis :${redis.port}, postgres :${postgres.port}`,
+    `visibility ${timeoutSeconds * 6} s, batch ${settings.queue.batchSize}; redis :${redis.port}, postgres :${postgres.port}; ` +
+    `their logs: ${workerLog}`,
 );
 
 // --- publish: valid events through the library's publisher, poison raw ---------------------------------------
@@ -321,11 +331,18 @@ const idOf = (body: string | undefined) => {
 };
 const hasReason = (m: Message) =>
   Boolean(m.MessageAttributes?.[DLQ_REASON_ATTRIBUTES.errorType]?.StringValue);
-const validLetters = letters.filter((m) => validIds.has(idOf(m.Body) ?? ''));
 const poisonLetters = letters.filter((m) => !validIds.has(idOf(m.Body) ?? ''));
+const validLetters = letters.filter((m) => validIds.has(idOf(m.Body) ?? ''));
 const lostIds = [...validIds].filter((id) => !storedIds.has(id));
 const lost = lostIds.length;
 if (lost > 0) log(`lost: ${lostIds.slice(0, 20).join(' ')}`);
+for (const letter of validLetters.slice(0, 10)) {
+  const reason = (name: string) => letter.MessageAttributes?.[name]?.StringValue;
+  log(
+    `valid event dead-lettered: ${idOf(letter.Body)} ${reason(DLQ_REASON_ATTRIBUTES.errorType)} after ` +
+      `${reason(DLQ_REASON_ATTRIBUTES.receiveCount)} deliveries: ${reason(DLQ_REASON_ATTRIBUTES.errorMessage)}`,
+  );
+}
 const leftOver = await depth(queueUrl);
 
 const rows: [string, number | string][] = [

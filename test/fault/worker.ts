@@ -69,6 +69,8 @@ const poller = await startPoller({
 });
 
 process.send?.({ ready: true });
+// A worker whose run has gone (crashed, or killed) stops too, rather than polling on alone.
+process.once('disconnect', () => process.exit(1));
 process.on('message', async (message: { stop?: boolean }) => {
   if (!message.stop) return;
   await poller.stop();

@@ -8,6 +8,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
 
+// Every server process started here, so that none outlives the process that started it, however that ends.
+const started = new Set<() => number[]>();
+process.once('exit', () => {
+  for (const pids of started) {
+    for (const pid of pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -65,6 +79,7 @@ export async function redisServer(): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-redis-'));
   let child: ChildProcess | undefined;
+  started.add(() => (child?.pid && child.exitCode === null ? [child.pid] : []));
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -188,7 +203,8 @@ export async function postgresServer(): Promise<PostgresServer> {
   );
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.error?.message}`);
   let child: ChildProcess | undefined;
-  const pids = () => (child?.pid ? [child.pid, ...childPids(child.pid)] : []);
+  const pids = () => (child?.pid && child.exitCode === null ? [child.pid, ...childPids(child.pid)] : []);
+  started.add(pids);
   const server: PostgresServer = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
