@@ -3,7 +3,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { consecutive, createBreaker, redisStore } from '@lambda-infra/shared/breaker';
+import { consecutive, createBreaker, failureRate, redisStore } from '@lambda-infra/shared/breaker';
 import { createCache } from '@lambda-infra/shared/cache';
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import Opossum from 'opossum';
@@ -75,6 +75,12 @@ export async function benchBreaker(): Promise<BreakerBenchResult> {
     'createBreaker, memory store': heapPerInstance(() =>
       createBreaker({ name: 'b', strategy: consecutive(5) }),
     ),
+    'createBreaker, failureRate': heapPerInstance(() =>
+      createBreaker({
+        name: 'b',
+        strategy: failureRate({ threshold: 0.5, windowMs: 10_000, minCalls: 10 }),
+      }),
+    ),
     cockatiel: heapPerInstance(() =>
       circuitBreaker(handleAll, { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(5) }),
     ),
@@ -94,6 +100,10 @@ export function breakerTable(result: BreakerBenchResult): string {
     ([name, ns]) =>
       `| ${name} | ${ns.toFixed(0)} | ${(ns / cockatiel).toFixed(2)} | ${result.bytesPerInstance[name]?.toFixed(0) ?? '—'} |`,
   );
+  // Strategies measured for memory only: the closed-state call path is the same.
+  for (const [name, bytes] of Object.entries(result.bytesPerInstance)) {
+    if (!(name in result.overheadNs)) rows.push(`| ${name} | — | — | ${bytes.toFixed(0)} |`);
+  }
   return [
     '| breaker | closed-state overhead, ns per call | / cockatiel (goal ≤ 1 memory store, ≤ 1.5 Redis store) | bytes per instance (goal < 1024) |',
     '|---|---|---|---|',

@@ -177,6 +177,32 @@ describe('open -> half-open -> closed or open', () => {
     expect(waitUntilNotOpen(low)).toBe(1_000); // half of 2,000
   });
 
+  it('never opens for less than openMs after a failed probe, even when maxOpenMs is under twice openMs', async () => {
+    const b = breaker({ openMs: 1_000, maxOpenMs: 1_500, random: () => 0 });
+    const openFor: number[] = [];
+    await fail(b, 3);
+    for (let probe = 0; probe < 4; probe++) {
+      now += waitUntilNotOpen(b);
+      await b.execute(down).catch(() => {});
+      openFor.push(waitUntilNotOpen(b));
+      now -= openFor.at(-1)!; // measured, not yet waited
+    }
+
+    // Half of the 1,500 ms ceiling would be 750 ms.
+    expect(openFor.every((ms) => ms >= 1_000 && ms <= 1_500)).toBe(true);
+  });
+
+  it('tells how long until a refused call may go again', async () => {
+    const b = breaker();
+    await fail(b, 3);
+    now += 400;
+
+    const refused = await failure(b.execute(up));
+
+    expect(refused).toBeInstanceOf(BreakerOpenError);
+    expect((refused as BreakerOpenError).retryAfterMs).toBe(600);
+  });
+
   it('admits at most halfOpenCalls probes at once and refuses the rest', async () => {
     const b = breaker({ halfOpenCalls: 2 });
     await fail(b, 3);

@@ -270,8 +270,12 @@ export class Breaker {
   /** Opens for the base time, or, after failed probes, for a doubled time with jitter up to maxOpenMs. */
   #open(): void {
     const ceiling = Math.min(this.#maxOpenMs, this.#openMs * 2 ** this.#failedProbes);
-    // Equal jitter: at least half the ceiling, so that containers do not probe in step.
-    const ms = this.#failedProbes === 0 ? this.#openMs : ceiling / 2 + (this.#random() * ceiling) / 2;
+    // Equal jitter: at least half the ceiling, so that containers do not probe in step, and never less than
+    // openMs (with maxOpenMs under twice openMs, half the ceiling would be).
+    const ms =
+      this.#failedProbes === 0
+        ? this.#openMs
+        : Math.max(this.#openMs, ceiling / 2 + (this.#random() * ceiling) / 2);
     this.#openUntil = this.#now() + ms;
     this.#transition('open');
   }
