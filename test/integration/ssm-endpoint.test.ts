@@ -115,6 +115,23 @@ describe('PutParameter', () => {
     );
   });
 
+  it('takes a single-level name with and without its leading slash as one parameter with one ARN', async () => {
+    await put({ Name: 'single', Value: 'one' });
+
+    const again = await failure(put({ Name: '/single', Value: 'two' }));
+    await put({ Name: '/single', Value: 'two', Overwrite: true });
+    const bare = await local.ssm.send(new GetParameterCommand({ Name: 'single' }));
+    const slashed = await local.ssm.send(new GetParameterCommand({ Name: '/single' }));
+    await local.ssm.send(new DeleteParameterCommand({ Name: '/single' }));
+    const gone = await failure(local.ssm.send(new GetParameterCommand({ Name: 'single' })));
+
+    expect(again.name).toBe('ParameterAlreadyExists');
+    expect(bare.Parameter).toMatchObject({ Value: 'two', Version: 2 });
+    expect(slashed.Parameter?.ARN).toBe(bare.Parameter?.ARN);
+    expect(slashed.Parameter?.ARN).toBe('arn:aws:ssm:eu-west-1:000000000000:parameter/single');
+    expect(gone.name).toBe('ParameterNotFound');
+  });
+
   it('rejects a hierarchical name without the leading slash', async () => {
     const error = await failure(put({ Name: 'app/a' }));
 

@@ -151,8 +151,30 @@ export interface ParameterStoreOptions {
  * Parameter Store in memory, with the real service's naming rules, limits, versions, labels and errors.
  * SecureString values are encrypted with a key made per store, so undecrypted reads return ciphertext.
  */
+/**
+ * Parameters by name, where a single-level name and the same name with a leading slash (`p`, `/p`) are one
+ * parameter, as in SSM; deeper names always start with a slash.
+ */
+class ParameterNames<V> extends Map<string, V> {
+  static key(name: string): string {
+    return name.startsWith('/') && name.indexOf('/', 1) === -1 ? name.slice(1) : name;
+  }
+  override get(name: string): V | undefined {
+    return super.get(ParameterNames.key(name));
+  }
+  override has(name: string): boolean {
+    return super.has(ParameterNames.key(name));
+  }
+  override set(name: string, value: V): this {
+    return super.set(ParameterNames.key(name), value);
+  }
+  override delete(name: string): boolean {
+    return super.delete(ParameterNames.key(name));
+  }
+}
+
 export class ParameterStore {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new ParameterNames<Entry>();
   readonly #key = randomBytes(32);
   readonly #now: () => Date;
   readonly accountId: string;
