@@ -90,7 +90,17 @@ const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function encode(key: string, value: unknown): string {
-  const json = JSON.stringify(value);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    // A BigInt, or a value that refers to itself.
+    throw new InfraError(`cache value for "${key}" cannot be JSON: ${(error as Error).message}`, {
+      type: 'validation',
+      component: 'cache',
+      cause: error,
+    });
+  }
   if (json === undefined) {
     throw new InfraError(`cache value for "${key}" must be JSON: got ${typeof value}`, {
       type: 'validation',
@@ -127,7 +137,15 @@ export class Cache {
   readonly #options: CacheOptions;
   readonly #l1: MemoryCache | undefined;
   readonly #inflight = new Map<string, Promise<unknown>>();
+  // Read-your-writes for the L1: how many reads of a key are in flight, and the sequence of the last write to
+  // it meanwhile. Entries live only while a read of the key is in flight.
+  readonly #readsInFlight = new Map<string, number>();
+  readonly #writtenAt = new Map<string, number>();
+  // The latest write of each key still in flight, so that an older one settling later does not fill the L1.
+  readonly #lastWrite = new Map<string, number>();
+  #writeSeq = 0;
   readonly #now: () => number;
+  readonly #commandTimeoutMs: number;
   #connection: Connection | undefined;
   #firstConnect: Promise<unknown> | undefined;
   #waitedForFirstConnect = false;
@@ -151,6 +169,7 @@ export class Cache {
     this.namespace = options.namespace ?? defaultNamespace();
     this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
     this.#now = options.now ?? Date.now;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? 500;
     this.#l1 = options.l1 ? new MemoryCache({ ...options.l1, now: this.#now }) : undefined;
     this.breaker =
       options.breaker === false
@@ -161,7 +180,7 @@ export class Cache {
 
   #connect(): Connection {
     const o = this.#options;
-    const commandTimeoutMs = o.commandTimeoutMs ?? 500;
+    const commandTimeoutMs = this.#commandTimeoutMs;
     const maxDelay = o.maxReconnectDelayMs ?? 2_000;
     const socket = {
       ...(o.tlsCaPem ? { ca: o.tlsCaPem } : {}),
@@ -249,13 +268,41 @@ export class Cache {
     return this.#ready().then((ready) => this.#exec(ready, command));
   }
 
+  /**
+   * One command, settled within the command timeout whatever Redis does. node-redis's own `timeout` only
+   * bounds a command that is still waiting to be written: once written, it waits for its reply for as long
+   * as the socket stays open, which is forever when Redis is paused or busy. The command is not taken back
+   * from node-redis (its replies are matched in order, so a late reply still lands on its own command and
+   * is dropped); only this caller stops waiting.
+   */
+  #bounded<T>(connection: Connection, command: (connection: Connection) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const reply = command(connection);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reply.catch(() => undefined);
+        reject(
+          new InfraError(`the cache did not answer within ${this.#commandTimeoutMs} ms`, {
+            type: 'timeout',
+            component: 'cache',
+            code: 'COMMAND_TIMEOUT',
+          }),
+        );
+      }, this.#commandTimeoutMs);
+    });
+    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+  }
+
   #exec<T>(connection: Connection, command: (connection: Connection) => Promise<T>): Promise<T> {
     const stats = this.#stats.redis;
     const started = performance.now();
     stats.commands++;
     let pending: Promise<T>;
     try {
-      pending = this.breaker ? this.breaker.execute(() => command(connection)) : command(connection);
+      // Inside the circuit: a timeout counts as a failure, so a hung Redis opens it and later calls do not wait.
+      pending = this.breaker
+        ? this.breaker.execute(() => this.#bounded(connection, command))
+        : this.#bounded(connection, command);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -298,22 +345,71 @@ export class Cache {
     return slot;
   }
 
-  #remember(full: string, value: unknown, json: string, ttlSeconds: number): void {
-    this.#l1?.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
+  /**
+   * Keeps a value read from, or written to, Redis in the L1, in its JSON form (what every other container
+   * reads), unless this container wrote the key after the read began: that read's value is older than the
+   * write's and must not hide it for the L1's TTL.
+   */
+  #remember(full: string, value: unknown, json: string, ttlSeconds: number, readSince?: number): void {
+    if (this.#l1 === undefined) return;
+    if (readSince !== undefined && (this.#writtenAt.get(full) ?? -1) > readSince) return;
+    this.#l1.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
+  }
+
+  /** Marks the start of a read that may fill the L1; returns the write sequence it saw. */
+  #beginRead(full: string): number {
+    this.#readsInFlight.set(full, (this.#readsInFlight.get(full) ?? 0) + 1);
+    return this.#writeSeq;
+  }
+
+  #endRead(full: string): void {
+    const left = (this.#readsInFlight.get(full) ?? 1) - 1;
+    if (left > 0) {
+      this.#readsInFlight.set(full, left);
+      return;
+    }
+    this.#readsInFlight.delete(full);
+    this.#writtenAt.delete(full);
+  }
+
+  /**
+   * A write of this container to a key begins: its L1 entry goes, reads of it in flight will not fill it, and
+   * an earlier write still in flight will not either. Returns the write's sequence number.
+   */
+  #wrote(full: string): number {
+    if (this.#l1 === undefined) return 0;
+    this.#l1.delete(full);
+    const seq = ++this.#writeSeq;
+    this.#lastWrite.set(full, seq);
+    if (this.#readsInFlight.has(full)) this.#writtenAt.set(full, seq);
+    return seq;
+  }
+
+  /** A write has settled; true when it is still the key's latest one from this container. */
+  #settled(full: string, seq: number): boolean {
+    if (this.#lastWrite.get(full) !== seq) return false;
+    this.#lastWrite.delete(full);
+    return true;
   }
 
   get<T = unknown>(key: string): Promise<T | undefined> {
     const full = this.namespace + key;
     const slot = this.#fromL1(full);
     if (slot !== undefined) return Promise.resolve(slot.value as T);
+    const l1 = this.#l1;
+    const since = l1 === undefined ? 0 : this.#beginRead(full);
     return this.#read((c) => c.get(full), null).then((json) => {
       if (json === null || json === undefined) {
+        if (l1 !== undefined) this.#endRead(full);
         this.#stats.redis.misses++;
         return undefined;
       }
       this.#stats.redis.hits++;
       const value = JSON.parse(json as string) as T;
-      if (this.#l1 !== undefined) this.#remember(full, value, json as string, this.#l1.ttlMs);
+      if (l1 !== undefined) {
+        this.#remember(full, value, json as string, l1.ttlMs / 1_000, since);
+        this.#endRead(full);
+      }
       return value;
     });
   }
@@ -328,22 +424,31 @@ export class Cache {
       return Promise.reject(error);
     }
     const l1 = this.#l1;
-    l1?.delete(full);
+    const seq = this.#wrote(full);
     return this.#run((c) => c.set(full, json, { EX: ttlSeconds })).then(
       () => {
-        if (l1 !== undefined) this.#remember(full, value, json, ttlSeconds);
+        // The JSON form, as every other container reads it: a Date comes back a string, undefined fields go.
+        if (l1 !== undefined && this.#settled(full, seq))
+          this.#remember(full, JSON.parse(json), json, ttlSeconds);
         return true;
       },
-      () => false,
+      () => {
+        if (l1 !== undefined) this.#settled(full, seq);
+        return false;
+      },
     );
   }
 
   async del(...keys: string[]): Promise<boolean> {
     if (keys.length === 0) return true;
     const full = keys.map((k) => this.key(k));
-    for (const k of full) this.#l1?.delete(k);
-    if (this.#options.cluster) return this.#write((c) => Promise.all(full.map((k) => c.del(k))));
-    return this.#write((c) => c.del(full));
+    const seqs = full.map((k) => this.#wrote(k));
+    const done = (ok: boolean) => {
+      full.forEach((k, i) => this.#settled(k, seqs[i]!));
+      return ok;
+    };
+    if (this.#options.cluster) return this.#write((c) => Promise.all(full.map((k) => c.del(k)))).then(done);
+    return this.#write((c) => c.del(full)).then(done);
   }
 
   async mget<T = unknown>(keys: string[]): Promise<(T | undefined)[]> {
@@ -366,15 +471,21 @@ export class Cache {
 
   async mset(entries: Record<string, unknown>, ttlSeconds = this.defaultTtlSeconds): Promise<boolean> {
     const pairs = Object.entries(entries).map(([k, v]) => [this.key(k), encode(k, v)] as const);
-    for (const [full] of pairs) this.#l1?.delete(full);
+    const seqs = pairs.map(([full]) => this.#wrote(full));
+    const done = (ok: boolean) => {
+      pairs.forEach(([full], i) => this.#settled(full, seqs[i]!));
+      return ok;
+    };
     if (this.#options.cluster) {
-      return this.#write((c) => Promise.all(pairs.map(([k, json]) => c.set(k, json, { EX: ttlSeconds }))));
+      return this.#write((c) =>
+        Promise.all(pairs.map(([k, json]) => c.set(k, json, { EX: ttlSeconds }))),
+      ).then(done);
     }
     return this.#write((c) => {
       const multi = (c as Client).multi();
       for (const [k, json] of pairs) multi.set(k, json, { EX: ttlSeconds });
       return multi.exec();
-    });
+    }).then(done);
   }
 
   async hget<T = unknown>(key: string, field: string): Promise<T | undefined> {
@@ -418,8 +529,8 @@ export class Cache {
   /** A counter; unlike the reads and writes above it fails with an InfraError, since no value stands in. */
   async incr(key: string, by = 1): Promise<number> {
     const full = this.key(key);
-    this.#l1?.delete(full);
-    return this.#run((c) => c.incrBy(full, by));
+    const seq = this.#wrote(full);
+    return this.#run((c) => c.incrBy(full, by)).finally(() => this.#settled(full, seq));
   }
 
   async expire(key: string, ttlSeconds: number): Promise<boolean> {
@@ -451,12 +562,21 @@ export class Cache {
     if (slot !== undefined) return Promise.resolve(slot.value as T);
     const running = this.#inflight.get(full) as Promise<T> | undefined;
     if (running) return running;
-    const flight = this.#getOrLoad(key, loader, options).finally(() => this.#inflight.delete(full));
+    const since = this.#l1 === undefined ? 0 : this.#beginRead(full);
+    const flight = this.#getOrLoad(key, loader, options, since).finally(() => {
+      this.#inflight.delete(full);
+      if (this.#l1 !== undefined) this.#endRead(full);
+    });
     this.#inflight.set(full, flight);
     return flight;
   }
 
-  async #getOrLoad<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions): Promise<T> {
+  async #getOrLoad<T>(
+    key: string,
+    loader: () => Promise<T> | T,
+    options: GetOrSetOptions,
+    since: number,
+  ): Promise<T> {
     const ttlSeconds = options.ttlSeconds ?? this.defaultTtlSeconds;
     const full = this.key(key);
     let reachable = true;
@@ -469,7 +589,7 @@ export class Cache {
       if (json !== null && json !== undefined) {
         this.#stats.redis.hits++;
         const value = JSON.parse(json as string) as T;
-        this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
+        this.#remember(full, value, json as string, (this.#l1?.ttlMs ?? 0) / 1_000, since);
         const left = Number(pttl);
         if (options.refreshAhead && left > 0 && left < ttlSeconds * 1_000 * (1 - options.refreshAhead)) {
           void this.#refresh(key, loader, ttlSeconds, options);
@@ -480,7 +600,7 @@ export class Cache {
     } catch {
       reachable = false;
     }
-    if (!reachable) return this.#load(loader);
+    if (!reachable) return this.#load(key, loader);
 
     let held: Lock | undefined;
     try {
@@ -493,7 +613,7 @@ export class Cache {
         // The previous holder may have stored it between our read and our lock.
         const again = await this.#read((c) => c.get(full), null);
         if (again !== null && again !== undefined) return JSON.parse(again as string) as T;
-        const value = await this.#load(loader);
+        const value = await this.#load(key, loader);
         await this.set(key, value, ttlSeconds);
         return value;
       } finally {
@@ -509,25 +629,29 @@ export class Cache {
       const json = await this.#read((c) => c.get(full), null);
       if (json !== null && json !== undefined) {
         const value = JSON.parse(json as string) as T;
-        this.#remember(full, value, json as string, this.#l1?.ttlMs ?? 0);
+        this.#remember(full, value, json as string, (this.#l1?.ttlMs ?? 0) / 1_000, since);
         return value;
       }
     }
-    const value = await this.#load(loader);
+    const value = await this.#load(key, loader);
     await this.set(key, value, ttlSeconds);
     return value;
   }
 
-  async #load<T>(loader: () => Promise<T> | T): Promise<T> {
+  /**
+   * The loader's value in its JSON form, the form every later read of it returns from Redis or the L1 in any
+   * container; a value that cannot be JSON is a validation error naming the key.
+   */
+  async #load<T>(key: string, loader: () => Promise<T> | T): Promise<T> {
     this.#stats.loads++;
-    return loader();
+    return JSON.parse(encode(key, await loader())) as T;
   }
 
   async #refresh<T>(key: string, loader: () => Promise<T> | T, ttlSeconds: number, options: GetOrSetOptions) {
     let held: Lock | undefined;
     try {
       held = await this.lock(`load:${key}`, { ttlMs: options.lockTtlMs ?? 10_000, waitMs: 0 });
-      await this.set(key, await this.#load(loader), ttlSeconds);
+      await this.set(key, await this.#load(key, loader), ttlSeconds);
     } catch (error) {
       if (held)
         logger.warn('cache refresh-ahead failed', { key, error: classifyError(error, 'cache').toJSON() });
