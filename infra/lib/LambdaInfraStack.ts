@@ -13,6 +13,7 @@ import { Cache } from './Cache.ts';
 import { ConfigParameters } from './ConfigParameters.ts';
 import { Database } from './Database.ts';
 import { EventQueue } from './EventQueue.ts';
+import { HelperLogRetention } from './HelperLogRetention.ts';
 import { Monitoring } from './Monitoring.ts';
 import { Network } from './Network.ts';
 import { ServiceFunction } from './ServiceFunction.ts';
@@ -213,6 +214,10 @@ export class LambdaInfraStack extends Stack {
     new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.database.proxy.endpoint });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: `lambda-infra-${env}` });
+    HelperLogRetention.applyTo(this, {
+      retention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+    });
   }
 
   /**

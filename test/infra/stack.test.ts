@@ -29,6 +29,22 @@ const logicalId = (ref: unknown): string | undefined => {
 describe.each(['dev', 'prod'])('the %s stack', (env) => {
   const settings = environments[env]!;
 
+  it("gives every function's logs, the ones CDK adds by itself included, the environment's retention", () => {
+    const groups = new Map(resources(env, 'AWS::Logs::LogGroup'));
+    const functions = resources(env, 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThanOrEqual(5);
+    for (const [id, fn] of functions) {
+      const group = groups.get(logicalId(fn.Properties.LoggingConfig?.LogGroup) ?? '');
+      expect(group?.Properties.RetentionInDays, id).toBe(settings.logRetention);
+    }
+    // The rotation function lives in a Serverless Application Repository app: its log group is made beforehand.
+    for (const [id, app] of resources(env, 'AWS::Serverless::Application')) {
+      const name = `/aws/lambda/${app.Properties.Parameters.functionName}`;
+      const group = [...groups.values()].find((g) => g.Properties.LogGroupName === name);
+      expect(group?.Properties.RetentionInDays, id).toBe(settings.logRetention);
+    }
+  });
+
   it('keeps a message that keeps failing for several minutes before it is dead-lettered', () => {
     // The worker's retry schedule is its SSM config component; the deliveries are the queue's redrive policy.
     const parameter = resources(env, 'AWS::SSM::Parameter').find(
