@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, createCluster } from '@redis/client';
 import { type Breaker, consecutive, createBreaker } from '../breaker/index.ts';
-import { classifyError, InfraError } from '../errors/index.ts';
+import { classifyError, InfraError, TimeoutQueue } from '../errors/index.ts';
 import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
 import { type IamAuthOptions, iamCredentialsProvider } from './iamAuth.ts';
@@ -146,6 +146,7 @@ export class Cache {
   #writeSeq = 0;
   readonly #now: () => number;
   readonly #commandTimeoutMs: number;
+  readonly #timeouts: TimeoutQueue;
   #connection: Connection | undefined;
   #firstConnect: Promise<unknown> | undefined;
   #waitedForFirstConnect = false;
@@ -170,6 +171,15 @@ export class Cache {
     this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
     this.#now = options.now ?? Date.now;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    this.#timeouts = new TimeoutQueue(
+      this.#commandTimeoutMs,
+      () =>
+        new InfraError(`the cache did not answer within ${this.#commandTimeoutMs} ms`, {
+          type: 'timeout',
+          component: 'cache',
+          code: 'COMMAND_TIMEOUT',
+        }),
+    );
     this.#l1 = options.l1 ? new MemoryCache({ ...options.l1, now: this.#now }) : undefined;
     this.breaker =
       options.breaker === false
@@ -276,21 +286,7 @@ export class Cache {
    * is dropped); only this caller stops waiting.
    */
   #bounded<T>(connection: Connection, command: (connection: Connection) => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const reply = command(connection);
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reply.catch(() => undefined);
-        reject(
-          new InfraError(`the cache did not answer within ${this.#commandTimeoutMs} ms`, {
-            type: 'timeout',
-            component: 'cache',
-            code: 'COMMAND_TIMEOUT',
-          }),
-        );
-      }, this.#commandTimeoutMs);
-    });
-    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+    return this.#timeouts.bound(command(connection));
   }
 
   #exec<T>(connection: Connection, command: (connection: Connection) => Promise<T>): Promise<T> {

@@ -42,3 +42,72 @@ export function invocationDeadline(
   if (typeof context.getRemainingTimeInMillis !== 'function') return Number.POSITIVE_INFINITY;
   return Date.now() + Math.max(0, context.getRemainingTimeInMillis() - marginMs);
 }
+
+interface Waiting {
+  readonly deadline: number;
+  settled: boolean;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Bounds many calls that share one timeout, with one timer for all of them rather than one each: their
+ * deadlines come in the order the calls start, so only the oldest pending one needs a timer. For hot paths
+ * (a cache command), where a timer per call costs more than the call's own work at high concurrency.
+ */
+export class TimeoutQueue {
+  readonly timeoutMs: number;
+  readonly #error: () => unknown;
+  readonly #waiting: Waiting[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(timeoutMs: number, error: () => unknown) {
+    this.timeoutMs = timeoutMs;
+    this.#error = error;
+  }
+
+  /** `work`, or the queue's error once `timeoutMs` has passed; the work itself goes on, ignored. */
+  bound<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const waiting: Waiting = { deadline: performance.now() + this.timeoutMs, settled: false, reject };
+      this.#waiting.push(waiting);
+      this.#timer ??= setTimeout(this.#expire, this.timeoutMs).unref();
+      work.then(
+        (value) => {
+          waiting.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          waiting.settled = true;
+          reject(error);
+        },
+      );
+    });
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    const waiting = this.#waiting;
+    while (this.#head < waiting.length) {
+      const first = waiting[this.#head]!;
+      if (!first.settled && first.deadline > now) break;
+      this.#head++;
+      if (!first.settled) {
+        first.settled = true;
+        first.reject(this.#error());
+      }
+    }
+    if (this.#head === waiting.length) {
+      waiting.length = 0;
+      this.#head = 0;
+      return;
+    }
+    // Compact now and then, so the array does not grow with the calls already settled.
+    if (this.#head > 1_024 && this.#head * 2 > waiting.length) {
+      waiting.splice(0, this.#head);
+      this.#head = 0;
+    }
+    this.#timer = setTimeout(this.#expire, Math.max(1, waiting[this.#head]!.deadline - now)).unref();
+  };
+}
