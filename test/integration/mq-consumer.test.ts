@@ -1,74 +1,30 @@
-import { randomUUID } from 'node:crypto';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  type Message,
-  ReceiveMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
 import { InfraError } from '@lambda-infra/shared/errors';
-import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
+import { startPoller } from '@lambda-infra/shared/local/sqs';
 import {
   backoffSeconds,
   createPublisher,
   createSqsHandler,
   DLQ_REASON_ATTRIBUTES,
 } from '@lambda-infra/shared/mq';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { captureConsole } from '../support/console.ts';
-import { fauxqsClient, useQueueCleanup } from '../support/sqs.ts';
+import {
+  fauxqsClient,
+  receiveNow,
+  sourceWithRedrivePolicy,
+  until,
+  usePoller,
+  useQueueCleanup,
+} from '../support/sqs.ts';
 
 const sqs = fauxqsClient();
 const made = useQueueCleanup(sqs);
-let poller: Poller | undefined;
+const poller = usePoller();
 
-/** A source queue whose redrive policy moves a message to its DLQ after `maxReceiveCount` receives. */
-async function queues(maxReceiveCount = 3) {
-  const id = randomUUID().slice(0, 8);
-  const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq` })))
-    .QueueUrl!;
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }),
-  );
-  const source = (
-    await sqs.send(
-      new CreateQueueCommand({
-        QueueName: `lambda-infra-test-${id}`,
-        Attributes: {
-          VisibilityTimeout: '30',
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount }),
-        },
-      }),
-    )
-  ).QueueUrl!;
-  made.push(source, dlq);
-  return { source, dlq };
-}
-
-async function drain(url: string): Promise<Message[]> {
-  const { Messages = [] } = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: url,
-      MaxNumberOfMessages: 10,
-      MessageAttributeNames: ['All'],
-      WaitTimeSeconds: 0,
-    }),
-  );
-  return Messages;
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-afterEach(async () => {
-  await poller?.stop();
-  poller = undefined;
-});
+const queues = (maxReceiveCount = 3) => sourceWithRedrivePolicy(sqs, made, { maxReceiveCount });
+const drain = (url: string) => receiveNow(sqs, url);
 
 describe('createSqsHandler driven by the local poller', () => {
   it('sends a schema-invalid message to the DLQ on its first delivery with its reason; the rest are handled once', async () => {
@@ -89,14 +45,14 @@ describe('createSqsHandler driven by the local poller', () => {
       { body: { n: 4 } },
     ]);
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs });
     const deadLettered: Message[] = [];
     await until(async () => {
       deadLettered.push(...(await drain(dlq)));
       return handled.length === 3 && deadLettered.length === 1;
     });
     await new Promise((r) => setTimeout(r, 300));
-    await poller.stop();
+    await poller.current.stop();
     const left = await sqs.send(
       new GetQueueAttributesCommand({
         QueueUrl: source,
@@ -138,7 +94,7 @@ describe('createSqsHandler driven by the local poller', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ order: 1 });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs });
     await until(() => handled === 1);
     await new Promise((r) => setTimeout(r, 300));
     emitted.restore();
@@ -168,7 +124,7 @@ describe('createSqsHandler driven by the local poller', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ doomed: true });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs });
     const deadLettered: Message[] = [];
     await until(async () => {
       deadLettered.push(...(await drain(dlq)));

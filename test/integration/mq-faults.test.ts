@@ -1,20 +1,14 @@
 // The messaging path under faults, over the SQS emulator: no valid message dead-lettered because a dependency
 // was down or misconfigured, nothing deduplicated away, every dead letter with its reason.
 import { randomUUID } from 'node:crypto';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { type Message, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { BreakerOpenError } from '@lambda-infra/shared/breaker';
 import { ConfigSource, defineConfig } from '@lambda-infra/shared/config';
 import { dbConfigDefaults, dbConfigSchema } from '@lambda-infra/shared/db';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { lazy } from '@lambda-infra/shared/handler';
-import { type Poller, startPoller } from '@lambda-infra/shared/local/sqs';
+import { startPoller } from '@lambda-infra/shared/local/sqs';
 import {
   createPublisher,
   createSqsHandler,
@@ -30,78 +24,32 @@ import { z } from 'zod';
 import { failure, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 import { lambdaContext } from '../support/events.ts';
-import { fauxqsClient, queueDepth, useQueueCleanup } from '../support/sqs.ts';
+import {
+  fauxqsClient,
+  queueArn,
+  queueDepth,
+  receiveNow,
+  sourceWithRedrivePolicy,
+  until,
+  usePoller,
+  useQueueCleanup,
+} from '../support/sqs.ts';
 
 const sqs = fauxqsClient();
 const made = useQueueCleanup(sqs);
 const local = useSsmEndpoint();
-let poller: Poller | undefined;
+const poller = usePoller();
 let emitted: Emitted;
 
 beforeEach(() => {
   emitted = captureConsole();
 });
-afterEach(async () => {
-  await poller?.stop();
-  poller = undefined;
-  emitted.restore();
-});
+afterEach(() => emitted.restore());
 
-const arnOf = async (url: string) =>
-  (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
-    .QueueArn!;
-
-/** A source queue whose redrive policy moves a message to its DLQ after `maxReceiveCount` receives. */
-async function queues(options: { maxReceiveCount?: number; fifo?: boolean; contentBased?: boolean } = {}) {
-  const id = randomUUID().slice(0, 8);
-  const suffix = options.fifo ? '.fifo' : '';
-  const fifo: Record<string, string> = options.fifo
-    ? { FifoQueue: 'true', ContentBasedDeduplication: String(options.contentBased ?? false) }
-    : {};
-  const dlq = (
-    await sqs.send(
-      new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq${suffix}`, Attributes: fifo }),
-    )
-  ).QueueUrl!;
-  const source = (
-    await sqs.send(
-      new CreateQueueCommand({
-        QueueName: `lambda-infra-test-${id}${suffix}`,
-        Attributes: {
-          ...fifo,
-          VisibilityTimeout: '30',
-          RedrivePolicy: JSON.stringify({
-            deadLetterTargetArn: await arnOf(dlq),
-            maxReceiveCount: options.maxReceiveCount ?? 5,
-          }),
-        },
-      }),
-    )
-  ).QueueUrl!;
-  made.push(source, dlq);
-  return { source, dlq };
-}
-
-async function receiveAll(url: string): Promise<Message[]> {
-  const { Messages = [] } = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: url,
-      MaxNumberOfMessages: 10,
-      MessageAttributeNames: ['All'],
-      MessageSystemAttributeNames: ['All'],
-      WaitTimeSeconds: 0,
-    }),
-  );
-  return Messages;
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const arnOf = (url: string) => queueArn(sqs, url);
+const queues = (options: Parameters<typeof sourceWithRedrivePolicy>[2] = {}) =>
+  sourceWithRedrivePolicy(sqs, made, { maxReceiveCount: 5, ...options });
+const receiveAll = (url: string) => receiveNow(sqs, url);
 
 describe('retries that outlast an outage', () => {
   it('waits at least until an open circuit lets a probe through before the next delivery', async () => {
@@ -117,7 +65,7 @@ describe('retries that outlast an outage', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     await until(() => deliveries.length === 2);
 
     // The backoff alone would have been 1 s; the circuit said 3 s.
@@ -145,7 +93,7 @@ describe('retries that outlast an outage', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ doomed: true });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     const letters: Message[] = [];
     await until(async () => {
       letters.push(...(await receiveAll(dlq)));
@@ -199,7 +147,7 @@ describe('a config or connection error is never the message’s fault', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ valid: true });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     await until(
       async () =>
         (await queueDepth(sqs, source)) === 1 && emitted.metrics().some((m) => m.name === 'EventsRetried'),
@@ -237,7 +185,7 @@ describe('a config or connection error is never the message’s fault', () => {
       await sqs.send(new SendMessageCommand({ QueueUrl: source, MessageBody: body }));
     }
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     const letters: Message[] = [];
     await until(async () => {
       letters.push(...(await receiveAll(dlq)));
@@ -275,7 +223,7 @@ describe('every dead letter carries its reason', () => {
     const body = JSON.stringify({ blob: 'b'.repeat(1_048_576 - 300) });
     await sqs.send(new SendMessageCommand({ QueueUrl: source, MessageBody: body }));
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     const letters: Message[] = [];
     await until(async () => {
       letters.push(...(await receiveAll(dlq)));
@@ -299,7 +247,7 @@ describe('every dead letter carries its reason', () => {
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 });
 
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     const letters: Message[] = [];
     await until(async () => {
       letters.push(...(await receiveAll(dlq)));
@@ -335,7 +283,7 @@ describe('FIFO redrive loses nothing', () => {
         { body: { n: 1 }, groupId: 'tenant-a', ...(contentBased ? {} : { deduplicationId: 'd-1' }) },
         { body: { n: 2 }, groupId: 'tenant-b', ...(contentBased ? {} : { deduplicationId: 'd-2' }) },
       ]);
-      poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+      poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
       await until(async () => (await queueDepth(sqs, dlq)) === 2 && (await queueDepth(sqs, source)) === 0);
 
       failing = false;
@@ -360,7 +308,7 @@ describe('FIFO redrive loses nothing', () => {
       },
     });
     await createPublisher({ queueUrl: source, client: sqs }).publish({ n: 1 }, { groupId: 'g' });
-    poller = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
     await until(async () => (await queueDepth(sqs, dlq)) === 1);
 
     await redrive({ from: dlq, client: sqs });

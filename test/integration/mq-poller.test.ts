@@ -2,25 +2,21 @@
 // function's own timeout; and the emulator hands out queue URLs the SDK can use.
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { type Poller, startPoller, startSqsEmulator } from '@lambda-infra/shared/local/sqs';
+import { startPoller, startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { captureConsole, type Emitted } from '../support/console.ts';
-import { fauxqsClient, queueDepth, useQueueCleanup } from '../support/sqs.ts';
+import { fauxqsClient, queueDepth, usePoller, useQueueCleanup } from '../support/sqs.ts';
 
 const sqs = fauxqsClient();
 const made = useQueueCleanup(sqs);
-let poller: Poller | undefined;
+const poller = usePoller();
 let emitted: Emitted;
 
 beforeEach(() => {
   emitted = captureConsole();
 });
-afterEach(async () => {
-  await poller?.stop();
-  poller = undefined;
-  emitted.restore();
-});
+afterEach(() => emitted.restore());
 
 async function queue(attributes: Record<string, string> = {}) {
   const url = (
@@ -59,10 +55,15 @@ describe('startPoller', () => {
     const url = await queue();
     const { client, counts } = countingClient();
 
-    poller = await startPoller({ queueUrl: url, client, handler: async () => undefined, waitTimeSeconds: 2 });
+    poller.current = await startPoller({
+      queueUrl: url,
+      client,
+      handler: async () => undefined,
+      waitTimeSeconds: 2,
+    });
     await new Promise((r) => setTimeout(r, 3_000));
-    await poller.stop();
-    poller = undefined;
+    await poller.current.stop();
+    poller.current = undefined;
 
     // 2 s per empty receive: two or three calls in 3 s, against about 135 at 20 ms apart.
     expect(counts.receives).toBeGreaterThanOrEqual(1);
@@ -73,7 +74,7 @@ describe('startPoller', () => {
   it('hands a message to the function as soon as it arrives while long-polling', async () => {
     const url = await queue();
     const seen: string[] = [];
-    poller = await startPoller({
+    poller.current = await startPoller({
       queueUrl: url,
       client: sqs,
       waitTimeSeconds: 20,
@@ -93,7 +94,7 @@ describe('startPoller', () => {
     const { client, counts } = countingClient(emulator.url);
     const url = (await client.send(new CreateQueueCommand({ QueueName: 'flaky' }))).QueueUrl!;
     const seen: string[] = [];
-    poller = await startPoller({
+    poller.current = await startPoller({
       queueUrl: url,
       client,
       waitTimeSeconds: 1,
@@ -110,8 +111,8 @@ describe('startPoller', () => {
     await client.send(new CreateQueueCommand({ QueueName: 'flaky' }));
     await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'after' }));
     await vi.waitFor(() => expect(seen).toEqual(['after']), { timeout: 10_000 });
-    await poller.stop();
-    poller = undefined;
+    await poller.current.stop();
+    poller.current = undefined;
 
     const warnings = emitted
       .warnings()
@@ -128,7 +129,7 @@ describe('startPoller', () => {
     const url = await queue({ VisibilityTimeout: '30' });
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '{}' }));
     const remaining: number[] = [];
-    poller = await startPoller({
+    poller.current = await startPoller({
       queueUrl: url,
       client: sqs,
       timeoutSeconds: 1,

@@ -3,8 +3,11 @@ import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { Poller } from '@lambda-infra/shared/local/sqs';
 import { afterEach, inject } from 'vitest';
 
 /** An SQS client for the fauxqs the global setup started; no SDK retries, so tests see each call as made. */
@@ -55,4 +58,84 @@ export async function sourceWithDeadLetterQueue(
     new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['QueueArn'] }),
   );
   return { source, dlq, sourceArn: Attributes!.QueueArn! };
+}
+
+/** The ARN of a queue. */
+export async function queueArn(client: SQSClient, url: string): Promise<string> {
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
+  return Attributes!.QueueArn!;
+}
+
+/**
+ * A source queue whose redrive policy moves a message to its dead-letter queue after `maxReceiveCount`
+ * receives, both standard or both FIFO, both cleaned up.
+ */
+export async function sourceWithRedrivePolicy(
+  client: SQSClient,
+  made: string[],
+  options: { maxReceiveCount?: number; fifo?: boolean; contentBased?: boolean } = {},
+): Promise<{ source: string; dlq: string }> {
+  const id = randomUUID().slice(0, 8);
+  const suffix = options.fifo ? '.fifo' : '';
+  const fifo: Record<string, string> = options.fifo
+    ? { FifoQueue: 'true', ContentBasedDeduplication: String(options.contentBased ?? false) }
+    : {};
+  const dlq = (
+    await client.send(
+      new CreateQueueCommand({ QueueName: `lambda-infra-test-${id}-dlq${suffix}`, Attributes: fifo }),
+    )
+  ).QueueUrl!;
+  made.push(dlq);
+  const source = (
+    await client.send(
+      new CreateQueueCommand({
+        QueueName: `lambda-infra-test-${id}${suffix}`,
+        Attributes: {
+          ...fifo,
+          VisibilityTimeout: '30',
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: await queueArn(client, dlq),
+            maxReceiveCount: options.maxReceiveCount ?? 3,
+          }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  made.push(source);
+  return { source, dlq };
+}
+
+/** Up to 10 messages visible now, with their attributes; they are hidden for the queue's visibility timeout. */
+export async function receiveNow(client: SQSClient, url: string): Promise<Message[]> {
+  const { Messages = [] } = await client.send(
+    new ReceiveMessageCommand({
+      QueueUrl: url,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+      MessageSystemAttributeNames: ['All'],
+      WaitTimeSeconds: 0,
+    }),
+  );
+  return Messages;
+}
+
+/** Polls `condition` every 25 ms until it holds, or fails after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The test's poller, stopped after each test; set `current` to the one it starts. */
+export function usePoller(): { current: Poller | undefined } {
+  const slot: { current: Poller | undefined } = { current: undefined };
+  afterEach(async () => {
+    await slot.current?.stop();
+    slot.current = undefined;
+  });
+  return slot;
 }

@@ -440,7 +440,7 @@ export class Cache {
     const full = keys.map((k) => this.key(k));
     const seqs = full.map((k) => this.#wrote(k));
     const done = (ok: boolean) => {
-      full.forEach((k, i) => this.#settled(k, seqs[i]!));
+      for (let i = 0; i < full.length; i++) this.#settled(full[i]!, seqs[i]!);
       return ok;
     };
     if (this.#options.cluster) return this.#write((c) => Promise.all(full.map((k) => c.del(k)))).then(done);
@@ -469,7 +469,7 @@ export class Cache {
     const pairs = Object.entries(entries).map(([k, v]) => [this.key(k), encode(k, v)] as const);
     const seqs = pairs.map(([full]) => this.#wrote(full));
     const done = (ok: boolean) => {
-      pairs.forEach(([full], i) => this.#settled(full, seqs[i]!));
+      for (let i = 0; i < pairs.length; i++) this.#settled(pairs[i]![0], seqs[i]!);
       return ok;
     };
     if (this.#options.cluster) {
