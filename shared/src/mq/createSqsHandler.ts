@@ -145,6 +145,9 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
         }
         return { url: await queueUrl(policy.deadLetterTargetArn), maxReceiveCount };
       });
+      // A dead-letter queue given by the caller works without the lookup, which only adds maxReceiveCount.
+      const given = options.deadLetterQueueUrl;
+      if (given) target = target.catch(() => ({ url: given, maxReceiveCount: undefined }));
       target.catch(() => targets.delete(arn));
       targets.set(arn, target);
     }
