@@ -6,6 +6,7 @@
 // dead-lettered, or a poison message has no reason.
 //
 //   npm run fault -- [--messages 10000] [--transient 0.2] [--poison 0.02] [--workers 3] [--env dev]
+//                    [--fifo [--groups 200]]  (FIFO queues, content-based deduplication, events spread over groups)
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync } from 'node:fs';
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     poison: { type: 'string', default: '0.02' },
     workers: { type: 'string', default: '3' },
     env: { type: 'string', default: 'dev' },
+    fifo: { type: 'boolean', default: false },
+    groups: { type: 'string', default: '200' },
     'outage-ms': { type: 'string', default: '3000' },
     'timeout-s': { type: 'string', default: '900' },
   },
@@ -67,7 +70,9 @@ const cleanup = async () => {
   await Promise.allSettled([redis.dispose(), postgres.dispose(), sqsEmulator.stop(), ssmEndpoint.close()]);
   await Promise.allSettled(started.map((s) => s.stop()));
 };
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => void cleanup().then(() => process.exit(signal === 'SIGINT' ? 130 : 143)));
+}
 process.once('exit', () => {
   for (const w of workers) w.kill('SIGKILL');
 });
@@ -97,7 +102,15 @@ for (const entry of await readConfigFolder('infra/config', { env: ENV, service: 
 }
 
 // The queue and its dead-letter queue with the stack's redrive policy and visibility timeout.
-const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'events-dlq' }))).QueueUrl!;
+const FIFO = args.fifo === true;
+const GROUPS = Number(args.groups);
+const suffix = FIFO ? '.fifo' : '';
+const fifoAttributes: Record<string, string> = FIFO
+  ? { FifoQueue: 'true', ContentBasedDeduplication: 'true' }
+  : {};
+const dlqUrl = (
+  await sqs.send(new CreateQueueCommand({ QueueName: `events-dlq${suffix}`, Attributes: fifoAttributes }))
+).QueueUrl!;
 const dlqArn = (
   await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))
 ).Attributes!.QueueArn!;
@@ -105,8 +118,9 @@ const timeoutSeconds = settings.functions.timeout.toSeconds();
 const queueUrl = (
   await sqs.send(
     new CreateQueueCommand({
-      QueueName: 'events',
+      QueueName: `events${suffix}`,
       Attributes: {
+        ...fifoAttributes,
         VisibilityTimeout: String(timeoutSeconds * 6),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
@@ -174,7 +188,8 @@ workers = Array.from({ length: Number(args.workers) }, () =>
 );
 await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
 log(
-  `${workers.length} workers on ${ENV} settings: maxReceiveCount ${settings.queue.maxReceiveCount}, ` +
+  `${workers.length} workers on ${ENV} settings${FIFO ? `, FIFO over ${GROUPS} groups` : ''}: ` +
+    `maxReceiveCount ${settings.queue.maxReceiveCount}, ` +
     `visibility ${timeoutSeconds * 6} s, batch ${settings.queue.batchSize}; redis :${redis.port}, postgres :${postgres.port}; ` +
     `their logs: ${workerLog}`,
 );
@@ -183,14 +198,22 @@ log(
 const runStarted = Date.now();
 const publisher = createPublisher({ queueUrl, client: sqs, breaker: false });
 for (let i = 0; i < valid.length; i += 10) {
-  const result = await publisher.publishBatch(valid.slice(i, i + 10).map((body) => ({ body })));
+  const result = await publisher.publishBatch(
+    valid.slice(i, i + 10).map((body, j) => ({ body, ...(FIFO ? { groupId: `g${(i + j) % GROUPS}` } : {}) })),
+  );
   if (result.failed.length > 0) throw new Error(`could not publish: ${JSON.stringify(result.failed[0])}`);
 }
 for (let i = 0; i < poison.length; i += 10) {
   await sqs.send(
     new SendMessageBatchCommand({
       QueueUrl: queueUrl,
-      Entries: poison.slice(i, i + 10).map((body, j) => ({ Id: String(j), MessageBody: body })),
+      Entries: poison.slice(i, i + 10).map((body, j) => ({
+        Id: String(j),
+        MessageBody: body,
+        ...(FIFO
+          ? { MessageGroupId: `g${(i + j) % GROUPS}`, MessageDeduplicationId: `poison-${i + j}` }
+          : {}),
+      })),
     }),
   );
 }

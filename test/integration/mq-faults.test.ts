@@ -299,6 +299,92 @@ describe('FIFO redrive loses nothing', () => {
     },
   );
 
+  it('delivers a group in order around a message that failed and came back', async () => {
+    const { source } = await queues({ fifo: true, contentBased: true });
+    const seen: { n: number; receiveCount: number }[] = [];
+    const handler = createSqsHandler<{ n: number }>({
+      client: sqs,
+      retry: { baseDelaySeconds: 1, jitter: 'none' },
+      handle: ({ body, receiveCount }) => {
+        seen.push({ n: body.n, receiveCount });
+        if (body.n === 1 && receiveCount === 1) {
+          throw new InfraError('database down', { type: 'connection', component: 'db' });
+        }
+      },
+    });
+    await createPublisher({ queueUrl: source, client: sqs }).publishBatch([
+      { body: { n: 1 }, groupId: 'g' },
+      { body: { n: 2 }, groupId: 'g' },
+      { body: { n: 3 }, groupId: 'g' },
+    ]);
+
+    poller.current = await startPoller({ queueUrl: source, handler, client: sqs, waitTimeSeconds: 1 });
+    await until(() => seen.some((s) => s.n === 3), 15_000);
+
+    expect(seen.map((s) => s.n)).toEqual([1, 1, 2, 3]);
+    expect(await queueDepth(sqs, source)).toBe(0);
+  });
+
+  it('holds the records skipped behind a failed one of their group for its delay, not the visibility timeout', async () => {
+    const { source } = await queues({ fifo: true, contentBased: true });
+    const arn = await arnOf(source);
+    const asked: { receipt: string; delay: number }[] = [];
+    const client = fauxqsClient();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as {
+          ReceiptHandle?: string;
+          VisibilityTimeout?: number;
+          Entries?: { ReceiptHandle: string; VisibilityTimeout: number }[];
+        };
+        if (context.commandName === 'ChangeMessageVisibilityBatchCommand') {
+          for (const e of input.Entries ?? [])
+            asked.push({ receipt: e.ReceiptHandle, delay: e.VisibilityTimeout });
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const handled: string[] = [];
+    const handler = createSqsHandler<{ n: string }>({
+      client,
+      retry: { baseDelaySeconds: 4, jitter: 'none' },
+      handle: ({ body }) => {
+        handled.push(body.n);
+        if (body.n === 'g1') throw new InfraError('database down', { type: 'connection', component: 'db' });
+      },
+    });
+    const record = (n: string, group: string) => ({
+      messageId: `m-${n}`,
+      receiptHandle: `receipt-${n}`,
+      body: JSON.stringify({ n }),
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '0',
+        SenderId: 't',
+        ApproximateFirstReceiveTimestamp: '0',
+        MessageGroupId: group,
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: 'us-east-1',
+    });
+    const event = { Records: [record('g1', 'g'), record('h1', 'h'), record('g2', 'g'), record('g3', 'g')] };
+
+    const response = await handler(event as SQSEvent, lambdaContext('events-worker'));
+
+    expect(handled).toEqual(['g1', 'h1']);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m-g1', 'm-g2', 'm-g3']);
+    expect(asked.sort((a, b) => a.receipt.localeCompare(b.receipt))).toEqual([
+      { receipt: 'receipt-g1', delay: 4 },
+      { receipt: 'receipt-g2', delay: 4 },
+      { receipt: 'receipt-g3', delay: 4 },
+    ]);
+    client.destroy();
+  });
+
   it('dead-letters into a FIFO queue a message that came back and failed again', async () => {
     const { source, dlq } = await queues({ fifo: true, contentBased: true });
     const handler = createSqsHandler({

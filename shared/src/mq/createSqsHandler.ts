@@ -7,7 +7,7 @@ import {
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache';
 import {
-  ChangeMessageVisibilityCommand,
+  ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
   type MessageAttributeValue,
   SendMessageCommand,
@@ -65,6 +65,12 @@ export interface SqsHandlerOptions<T> {
 
 /** A message that cannot be handled whatever the dependencies do: its body is not JSON, too deep, or invalid. */
 class RejectedMessage extends InfraError {}
+
+/** A FIFO group stopped by a failed record in this batch: the delay set on it, and why it failed. */
+interface HeldGroup {
+  delay: number;
+  error: InfraError;
+}
 
 interface RedriveTarget {
   url: string;
@@ -221,28 +227,39 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
   };
 
   /** Pushes the message's next delivery back: the backoff, and at least until an open circuit's next probe. */
-  const delayRetry = async (record: SQSRecord, receiveCount: number, error: unknown, deadline: number) => {
+  /** The delay before the next delivery: the backoff, and at least until an open circuit's next probe. */
+  const retryDelay = async (receiveCount: number, error: unknown): Promise<number> => {
     let delay = backoffSeconds(receiveCount, await retrySchedule());
     const circuitMs = openCircuitRetryMs(error);
     if (circuitMs !== undefined && Number.isFinite(circuitMs))
       delay = Math.max(delay, Math.ceil(circuitMs / 1_000) + 1);
-    delay = Math.min(delay, MAX_VISIBILITY_SECONDS);
+    return Math.min(delay, MAX_VISIBILITY_SECONDS);
+  };
+
+  /** Pushes the next delivery of these records of one queue back by `delay` seconds, set on each message. */
+  const delayRecords = async (records: SQSRecord[], delay: number, deadline: number) => {
+    if (records.length === 0) return;
     try {
-      await withDeadline(
-        (async () =>
+      const url = await withDeadline(queueUrl(records[0]!.eventSourceARN), deadline, 'retry delay');
+      for (let i = 0; i < records.length; i += 10) {
+        await withDeadline(
           client.send(
-            new ChangeMessageVisibilityCommand({
-              QueueUrl: await queueUrl(record.eventSourceARN),
-              ReceiptHandle: record.receiptHandle,
-              VisibilityTimeout: delay,
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: url,
+              Entries: records.slice(i, i + 10).map((r, j) => ({
+                Id: String(j),
+                ReceiptHandle: r.receiptHandle,
+                VisibilityTimeout: delay,
+              })),
             }),
-          ))(),
-        deadline,
-        'retry delay',
-      );
+          ),
+          deadline,
+          'retry delay',
+        );
+      }
     } catch (visibilityError) {
       logger.warn('could not set the retry delay; the queue visibility timeout applies', {
-        messageId: record.messageId,
+        messageIds: records.map((r) => r.messageId),
         error: classifyError(visibilityError, 'mq').toJSON(),
       });
     }
@@ -337,7 +354,12 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     return true;
   };
 
-  const handleRecord = async (record: SQSRecord, context: Context, deadline: number) => {
+  const handleRecord = async (
+    record: SQSRecord,
+    context: Context,
+    deadline: number,
+    heldGroups?: Map<string, HeldGroup>,
+  ) => {
     const started = performance.now();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
     const correlationId = correlationIdFromRecord(record) ?? record.messageId;
@@ -373,24 +395,85 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
           await deadLetter(record, receiveCount, exhausted, deadline + marginMs / 2);
           return;
         }
-        await delayRetry(record, receiveCount, error, deadline + marginMs / 2);
+        const delay = await retryDelay(receiveCount, error);
+        const group = record.attributes.MessageGroupId;
+        if (group !== undefined) heldGroups?.set(group, { delay, error: infra });
+        await delayRecords([record], delay, deadline + marginMs / 2);
         eventMetrics.retried();
         throw infra;
       }
     });
   };
 
+  /**
+   * The records of a FIFO batch skipped behind a failed one of their group: they come back with it, in order
+   * (the same delay), rather than after the queue's whole visibility timeout. Each skip costs them a
+   * receive, so one that has had all its deliveries goes to the dead-letter queue here, with the reason, rather
+   * than through the redrive policy without one.
+   */
+  const holdSkipped = async (
+    event: SQSEvent,
+    response: SQSBatchResponse,
+    handled: Set<string>,
+    held: Map<string, HeldGroup>,
+    deadline: number,
+  ) => {
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    const byGroup = new Map<string, SQSRecord[]>();
+    for (const record of event.Records) {
+      const group = record.attributes.MessageGroupId;
+      if (group === undefined || handled.has(record.messageId) || !failed.has(record.messageId)) continue;
+      byGroup.set(group, [...(byGroup.get(group) ?? []), record]);
+    }
+    for (const [group, records] of byGroup) {
+      const head = held.get(group);
+      if (!head) continue;
+      const target = await redriveTarget(records[0]!.eventSourceARN).catch(() => undefined);
+      const keep: SQSRecord[] = [];
+      for (const record of records) {
+        const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+        if (target?.maxReceiveCount !== undefined && receiveCount >= target.maxReceiveCount) {
+          const reason = new InfraError(
+            `gave up after ${receiveCount} deliveries held behind a failed message of group ${group}: ${head.error.message}`,
+            { type: head.error.type, component: head.error.component },
+          );
+          try {
+            await withCorrelationId(correlationIdFromRecord(record) ?? record.messageId, () =>
+              deadLetter(record, receiveCount, reason, deadline),
+            );
+            response.batchItemFailures = response.batchItemFailures.filter(
+              (f) => f.itemIdentifier !== record.messageId,
+            );
+            continue;
+          } catch {
+            // Not sent: it stays a failure, and is not lost.
+          }
+        }
+        keep.push(record);
+      }
+      await delayRecords(keep, head.delay, deadline);
+    }
+  };
+
   return withPowertools<SQSEvent, SQSBatchResponse>(async (event, context) => {
     const deadline = invocationDeadline(context, marginMs);
-    const handler = (record: SQSRecord) => handleRecord(record, context, deadline);
     if (event.Records[0]?.eventSourceARN.endsWith('.fifo')) {
       // Only the failed message's group stops; other groups in the batch go on.
-      return processPartialResponse(event, handler, new SqsFifoPartialProcessorAsync(), {
-        context,
-        skipGroupOnError: true,
-        throwOnFullBatchFailure: false,
-      });
+      const held = new Map<string, HeldGroup>();
+      const handled = new Set<string>();
+      const response = await processPartialResponse(
+        event,
+        (record: SQSRecord) => {
+          handled.add(record.messageId);
+          return handleRecord(record, context, deadline, held);
+        },
+        new SqsFifoPartialProcessorAsync(),
+        { context, skipGroupOnError: true, throwOnFullBatchFailure: false },
+      );
+      await holdSkipped(event, response, handled, held, deadline + marginMs / 2);
+      return response;
     }
+    const handler = (record: SQSRecord) => handleRecord(record, context, deadline);
     return processPartialResponse(event, handler, new BatchProcessor(EventType.SQS), {
       context,
       throwOnFullBatchFailure: false,
