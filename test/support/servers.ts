@@ -153,6 +153,17 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
+/** Sends a signal to each process, skipping one that has gone meanwhile (a backend that just ended). */
+function signal(pids: number[], name: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // gone
+    }
+  }
+}
+
 /** The pids of a process's children, from /proc. */
 function childPids(pid: number): number[] {
   const children: number[] = [];
@@ -255,10 +266,10 @@ export async function postgresServer(): Promise<PostgresServer> {
       child = undefined;
     },
     pause() {
-      for (const pid of pids()) process.kill(pid, 'SIGSTOP');
+      signal(pids(), 'SIGSTOP');
     },
     resume() {
-      for (const pid of pids()) process.kill(pid, 'SIGCONT');
+      signal(pids(), 'SIGCONT');
     },
     async dispose() {
       server.resume();
