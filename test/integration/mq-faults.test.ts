@@ -23,7 +23,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { failure, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
-import { lambdaContext } from '../support/events.ts';
+import { lambdaContext, sqsRecord } from '../support/events.ts';
 import {
   fauxqsClient,
   queueArn,
@@ -354,23 +354,14 @@ describe('FIFO redrive loses nothing', () => {
         if (body.n === 'g1') throw new InfraError('database down', { type: 'connection', component: 'db' });
       },
     });
-    const record = (n: string, group: string) => ({
-      messageId: `m-${n}`,
-      receiptHandle: `receipt-${n}`,
-      body: JSON.stringify({ n }),
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '0',
-        SenderId: 't',
-        ApproximateFirstReceiveTimestamp: '0',
-        MessageGroupId: group,
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: arn,
-      awsRegion: 'us-east-1',
-    });
+    const record = (n: string, group: string) =>
+      sqsRecord({
+        messageId: `m-${n}`,
+        receiptHandle: `receipt-${n}`,
+        body: JSON.stringify({ n }),
+        eventSourceARN: arn,
+        groupId: group,
+      });
     const event = { Records: [record('g1', 'g'), record('h1', 'h'), record('g2', 'g'), record('g3', 'g')] };
 
     const response = await handler(event as SQSEvent, lambdaContext('events-worker'));
@@ -446,29 +437,8 @@ describe('correlation ids stay with their record', () => {
       },
     });
     const arn = await arnOf(out);
-    const record = (n: number, correlationId: string) => ({
-      messageId: `m-${n}`,
-      receiptHandle: `r-${n}`,
-      body: JSON.stringify({ n }),
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '0',
-        SenderId: 't',
-        ApproximateFirstReceiveTimestamp: '0',
-      },
-      messageAttributes: {
-        correlationId: {
-          dataType: 'String',
-          stringValue: correlationId,
-          stringListValues: [],
-          binaryListValues: [],
-        },
-      },
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: arn,
-      awsRegion: 'us-east-1',
-    });
+    const record = (n: number, correlationId: string) =>
+      sqsRecord({ messageId: `m-${n}`, body: JSON.stringify({ n }), eventSourceARN: arn, correlationId });
     const event = { Records: [record(1, 'corr-one'), record(2, 'corr-two')] } as SQSEvent;
 
     await handler(event, lambdaContext('events-worker'));
@@ -507,22 +477,14 @@ describe('a hung dependency ends as a batch item failure, not a function timeout
     });
     const arn = await arnOf(source);
     const event: SQSEvent = {
-      Records: messages.map((m) => ({
-        messageId: m.MessageId!,
-        receiptHandle: m.ReceiptHandle!,
-        body: m.Body!,
-        attributes: {
-          ApproximateReceiveCount: '1',
-          SentTimestamp: '0',
-          SenderId: 't',
-          ApproximateFirstReceiveTimestamp: '0',
-        },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: arn,
-        awsRegion: 'us-east-1',
-      })),
+      Records: messages.map((m) =>
+        sqsRecord({
+          messageId: m.MessageId!,
+          receiptHandle: m.ReceiptHandle!,
+          body: m.Body!,
+          eventSourceARN: arn,
+        }),
+      ),
     };
     const context = { ...lambdaContext('events-worker'), getRemainingTimeInMillis: () => 3_000 };
     const hung = messages.find((m) => JSON.parse(m.Body!).hang)!;

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context, SQSRecord } from 'aws-lambda';
 
 let counter = 0;
 
@@ -58,5 +58,43 @@ export function lambdaContext(name = 'events-api'): Context {
     done: () => {},
     fail: () => {},
     succeed: () => {},
+  };
+}
+
+/** An SQS record as the event source mapping hands it to a function. */
+export function sqsRecord(options: {
+  messageId: string;
+  body: string;
+  eventSourceARN: string;
+  receiptHandle?: string;
+  receiveCount?: number;
+  groupId?: string;
+  correlationId?: string;
+}): SQSRecord {
+  return {
+    messageId: options.messageId,
+    receiptHandle: options.receiptHandle ?? `receipt-${options.messageId}`,
+    body: options.body,
+    attributes: {
+      ApproximateReceiveCount: String(options.receiveCount ?? 1),
+      SentTimestamp: '0',
+      SenderId: 'test',
+      ApproximateFirstReceiveTimestamp: '0',
+      ...(options.groupId ? { MessageGroupId: options.groupId } : {}),
+    },
+    messageAttributes: options.correlationId
+      ? {
+          correlationId: {
+            dataType: 'String',
+            stringValue: options.correlationId,
+            stringListValues: [],
+            binaryListValues: [],
+          },
+        }
+      : {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: options.eventSourceARN,
+    awsRegion: 'us-east-1',
   };
 }
