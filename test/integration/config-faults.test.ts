@@ -171,6 +171,31 @@ describe('a hung dependency ends as a retryable answer', () => {
     for (const socket of sockets) socket.destroy();
     client.destroy();
   });
+
+  it('still answers /health with a report naming config when SSM does not answer', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    hung = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as { port: number };
+    const client = ssmClient(`http://127.0.0.1:${port}`);
+    const shared = new ConfigSource({ env: 'test', service: 'hung-health', client });
+    const api = defineConfig({ component: 'api', schema: apiSchema, source: shared });
+    const handler = createHttpHandler({
+      config: { api },
+      health: createHealth([configFreshnessCheck({ sources: () => [shared] })]),
+      handle: () => ({ statusCode: 200 }),
+    });
+    const context = { ...lambdaContext(), getRemainingTimeInMillis: () => 5_000 };
+
+    const response = await handler(httpEvent({ method: 'GET', path: '/health' }), context);
+
+    expect(response.statusCode).toBe(503);
+    const report = parse(response.body);
+    expect(report.status).toBe('unhealthy');
+    expect(report.components).toEqual([expect.objectContaining({ name: 'config', status: 'unhealthy' })]);
+    for (const socket of sockets) socket.destroy();
+    client.destroy();
+  });
 });
 
 describe('incoming correlation ids', () => {

@@ -80,6 +80,9 @@ export interface HttpHandlerOptions<
   timeMarginMs?: number;
 }
 
+/** How long `GET /health` waits for config before it reports without it. */
+const HEALTH_CONFIG_WAIT_MS = 1_000;
+
 /** An error that answers 400: use it for input the schema could not judge. */
 export function badRequest(message: string, fields: FieldError[] = []): InfraError {
   return new InfraError(message, { type: 'validation', component: 'request', fields });
@@ -150,7 +153,10 @@ export function createHttpHandler<
 
   /** The health report; config is loaded first, so that what is wrong with it is in the report. */
   const answerHealth = async (headers: Record<string, string>): Promise<HttpResponse> => {
-    await loadConfig().catch(() => undefined);
+    // Bounded, so that a hung SSM still gets a report (its check times out on its own) rather than none.
+    await withDeadline(loadConfig(), Date.now() + HEALTH_CONFIG_WAIT_MS, 'loading config').catch(
+      () => undefined,
+    );
     const report = await health!.check.check();
     return json(report.status === 'unhealthy' ? 503 : 200, report, headers);
   };
