@@ -24,6 +24,7 @@ import {
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readConfigFolder } from '@lambda-infra/shared/config';
 import { createDb, Migrations, migrationsFromFolder, sql } from '@lambda-infra/shared/db';
+import { withDeadline } from '@lambda-infra/shared/errors';
 import { startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { createPublisher, DLQ_REASON_ATTRIBUTES } from '@lambda-infra/shared/mq';
@@ -63,12 +64,10 @@ const postgres = await postgresServer();
 await postgres.start();
 const sqsEmulator = await startSqsEmulator();
 const ssmEndpoint = await startSsmEndpoint();
-const started: { stop(): Promise<unknown> }[] = [];
 let workers: ChildProcess[] = [];
 const cleanup = async () => {
   for (const w of workers) w.kill('SIGKILL');
   await Promise.allSettled([redis.dispose(), postgres.dispose(), sqsEmulator.stop(), ssmEndpoint.close()]);
-  await Promise.allSettled(started.map((s) => s.stop()));
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanup().then(() => process.exit(signal === 'SIGINT' ? 130 : 143)));
@@ -232,8 +231,9 @@ const storedCount = async (): Promise<number | undefined> => {
     return undefined; // the database is down or paused: the count waits
   }
 };
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, sleep(ms).then(() => undefined)]) as Promise<T | undefined>;
+/** The stored count, or undefined when it does not come within `ms` (a paused database). */
+const countWithin = (ms: number) =>
+  withDeadline(storedCount(), Date.now() + ms, 'counting').catch(() => undefined);
 
 interface Fault {
   at: number;
@@ -252,7 +252,7 @@ const deadline = Date.now() + Number(args['timeout-s']) * 1_000;
 let stored = 0;
 for (const fault of faults) {
   while (stored < validCount * fault.at && Date.now() < deadline) {
-    stored = (await withTimeout(storedCount(), 2_000)) ?? stored;
+    stored = (await countWithin(2_000)) ?? stored;
     await sleep(100);
   }
   log(`${fault.name} at ${stored} stored, for ${OUTAGE_MS} ms`);
@@ -260,10 +260,10 @@ for (const fault of faults) {
   await sleep(OUTAGE_MS);
   await fault.end();
   const back = Date.now();
-  const before = (await withTimeout(storedCount(), 5_000)) ?? stored;
+  const before = (await countWithin(5_000)) ?? stored;
   let recoverMs: number | undefined;
   while (Date.now() < deadline && Date.now() - back < 120_000) {
-    const now = await withTimeout(storedCount(), 2_000);
+    const now = await countWithin(2_000);
     if (now !== undefined && now > before) {
       recoverMs = Date.now() - back;
       stored = now;
