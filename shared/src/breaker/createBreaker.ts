@@ -1,4 +1,4 @@
-import { classifyError, InfraError } from '../errors/index.ts';
+import { classifyError, InfraError, withTimeout } from '../errors/index.ts';
 import { recordMetric } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
 import { type BreakerStore, memoryStore, type SharedState } from './stores.ts';
@@ -354,7 +354,18 @@ export class Breaker {
     } catch (error) {
       call = Promise.reject(error);
     }
-    if (this.#timeoutMs !== undefined) call = this.#withTimeout(call, this.#timeoutMs);
+    const timeoutMs = this.#timeoutMs;
+    if (timeoutMs !== undefined) {
+      call = withTimeout(
+        call,
+        timeoutMs,
+        () =>
+          new InfraError(`call through circuit "${this.name}" took longer than ${timeoutMs} ms`, {
+            type: 'timeout',
+            component: 'breaker',
+          }),
+      );
+    }
     return call.then(
       (value) => {
         this.#settle(probe, false);
@@ -375,23 +386,6 @@ export class Breaker {
     options?: ExecuteOptions<T>,
   ): (...args: A) => Promise<T> {
     return (...args: A) => this.execute(() => fn(...args), options);
-  }
-
-  #withTimeout<T>(call: Promise<T>, ms: number): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new InfraError(`call through circuit "${this.name}" took longer than ${ms} ms`, {
-              type: 'timeout',
-              component: 'breaker',
-            }),
-          ),
-        ms,
-      );
-    });
-    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
   }
 
   #settle(probe: boolean, failed: boolean): void {

@@ -1,6 +1,19 @@
 import { InfraError } from './InfraError.ts';
 
 /**
+ * `work`, or the rejection `error()` makes once `ms` have passed, whichever comes first. The work itself is not
+ * stopped: what it does later is ignored. The one timeout of the library's own calls (a circuit's call timeout,
+ * a health check's, an invocation's deadline).
+ */
+export function withTimeout<T>(work: Promise<T>, ms: number, error: () => unknown): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), Math.max(0, ms));
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * `work`, or a retryable `timeout` InfraError once the clock passes `deadline` (epoch ms), whichever comes
  * first. The work itself is not stopped: what it does later is ignored.
  */
@@ -11,24 +24,16 @@ export function withDeadline<T>(
   component = 'handler',
 ): Promise<T> {
   if (deadline === Number.POSITIVE_INFINITY) return work;
-  const ms = deadline - Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new InfraError(`${what} did not finish within the invocation's remaining time`, {
-            type: 'timeout',
-            component,
-            code: 'DEADLINE',
-          }),
-        ),
-      Math.max(0, ms),
-    );
-  });
-  // Nothing waits on `work` once the deadline has passed; its failure must not go unhandled.
-  work.catch(() => undefined);
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  return withTimeout(
+    work,
+    deadline - Date.now(),
+    () =>
+      new InfraError(`${what} did not finish within the invocation's remaining time`, {
+        type: 'timeout',
+        component,
+        code: 'DEADLINE',
+      }),
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 export { classifyError } from './classifyError.ts';
-export { invocationDeadline, TimeoutQueue, withDeadline } from './deadline.ts';
+export { invocationDeadline, TimeoutQueue, withDeadline, withTimeout } from './deadline.ts';
 export {
   type FieldError,
   InfraError,

@@ -1,3 +1,4 @@
+import { withTimeout } from '../errors/index.ts';
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
 /** What a check may return; returning nothing means healthy. A check that throws is unhealthy. */
@@ -40,22 +41,16 @@ async function run(check: HealthCheck): Promise<ComponentHealth> {
   const critical = check.critical ?? true;
   const timeoutMs = check.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<CheckOutcome>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ status: 'unhealthy', message: `timed out after ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-  });
   let outcome: CheckOutcome;
   try {
     outcome =
-      (await Promise.race([Promise.resolve().then(() => check.check()), timeout])) ??
-      ({ status: 'healthy' } as const);
+      (await withTimeout(
+        Promise.resolve().then(() => check.check()),
+        timeoutMs,
+        () => new Error(`timed out after ${timeoutMs} ms`),
+      )) ?? ({ status: 'healthy' } as const);
   } catch (error) {
     outcome = { status: 'unhealthy', message: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
   }
   return {
     name: check.name,
