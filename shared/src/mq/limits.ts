@@ -49,13 +49,13 @@ export function bodyShapeProblem(value: unknown, maxDepth = MAX_BODY_DEPTH): str
   return undefined;
 }
 
-/** A body as JSON, or why it cannot be one (too deep, circular, a BigInt, nothing to serialize). */
+/**
+ * A body as JSON, or why it cannot be one (a BigInt, nothing to serialize). Its shape is the caller's to check
+ * first, with `bodyShapeProblem`: JSON.stringify recurses.
+ */
 export function encodeBody(
   value: unknown,
-  maxDepth = MAX_BODY_DEPTH,
 ): { json: string; problem?: undefined } | { json?: undefined; problem: string } {
-  const shape = bodyShapeProblem(value, maxDepth);
-  if (shape) return { problem: shape };
   let json: string | undefined;
   try {
     json = JSON.stringify(value);
