@@ -1,7 +1,8 @@
 // The messaging path under faults, over the SQS emulator: no valid message dead-lettered because a dependency
 // was down or misconfigured, nothing deduplicated away, every dead letter with its reason.
 import { randomUUID } from 'node:crypto';
-import { type Message, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createServer, type Socket } from 'node:net';
+import { type Message, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { BreakerOpenError } from '@lambda-infra/shared/breaker';
 import { ConfigSource, defineConfig } from '@lambda-infra/shared/config';
@@ -459,6 +460,41 @@ describe('correlation ids stay with their record', () => {
 });
 
 describe('a hung dependency ends as a batch item failure, not a function timeout', () => {
+  it('answers in time when SQS itself hangs on the failure path (redrive policy lookup, retry delay)', async () => {
+    const sockets: Socket[] = [];
+    const hung = createServer((socket) => sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const client = new SQSClient({
+      endpoint: `http://127.0.0.1:${(hung.address() as { port: number }).port}`,
+      region: 'us-east-1',
+      maxAttempts: 1,
+      credentials: { accessKeyId: 't', secretAccessKey: 't' },
+    });
+    const handler = createSqsHandler({
+      client,
+      timeMarginMs: 1_000,
+      handle: () => {
+        throw new InfraError('database down', { type: 'connection', component: 'db' });
+      },
+    });
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord({ messageId: 'm-1', body: '{}', eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:q' }),
+      ],
+    };
+    const context = { ...lambdaContext('events-worker'), getRemainingTimeInMillis: () => 3_000 };
+
+    const started = Date.now();
+    const response = await handler(event, context);
+
+    // Answered before the function's own timeout would have stopped it.
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+    for (const socket of sockets) socket.destroy();
+    client.destroy();
+    await new Promise<void>((resolve) => hung.close(() => resolve()));
+  });
+
   it('reports a record still waiting when the invocation’s time is nearly up, and delays its retry', async () => {
     const { source } = await queues();
     const handler = createSqsHandler({

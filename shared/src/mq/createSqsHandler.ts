@@ -107,6 +107,8 @@ function openCircuitRetryMs(error: unknown): number | undefined {
   return undefined;
 }
 
+const receiveCountOf = (record: SQSRecord) => Number(record.attributes.ApproximateReceiveCount ?? '1');
+
 const isConfig = (retry: SqsHandlerOptions<unknown>['retry']): retry is Config<RetryOptions> =>
   typeof (retry as Config<RetryOptions> | undefined)?.get === 'function';
 
@@ -169,10 +171,9 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     let budget = MAX_MESSAGE_BYTES - Buffer.byteLength(record.body);
     const add = (name: string, value: MessageAttributeValue) => {
       const size = attributeBytes({ [name]: value });
-      if (size > budget || Object.keys(attributes).length >= MAX_ATTRIBUTES) return false;
+      if (size > budget || Object.keys(attributes).length >= MAX_ATTRIBUTES) return;
       attributes[name] = value;
       budget -= size;
-      return true;
     };
     const text = (value: string) => ({ DataType: 'String', StringValue: fitText(value, 1_024) || '-' });
     add(DLQ_REASON_ATTRIBUTES.errorType, text(error.type));
@@ -226,7 +227,6 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     }
   };
 
-  /** Pushes the message's next delivery back: the backoff, and at least until an open circuit's next probe. */
   /** The delay before the next delivery: the backoff, and at least until an open circuit's next probe. */
   const retryDelay = async (receiveCount: number, error: unknown): Promise<number> => {
     let delay = backoffSeconds(receiveCount, await retrySchedule());
@@ -242,7 +242,7 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     try {
       const url = await withDeadline(queueUrl(records[0]!.eventSourceARN), deadline, 'retry delay');
       for (let i = 0; i < records.length; i += 10) {
-        await withDeadline(
+        const { Failed = [] } = await withDeadline(
           client.send(
             new ChangeMessageVisibilityBatchCommand({
               QueueUrl: url,
@@ -256,6 +256,13 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
           deadline,
           'retry delay',
         );
+        // A batch answers per entry: an entry it refused is logged as a refused single call would be.
+        for (const failed of Failed) {
+          logger.warn('could not set the retry delay; the queue visibility timeout applies', {
+            messageId: records[i + Number(failed.Id)]?.messageId,
+            error: { code: failed.Code, message: failed.Message },
+          });
+        }
       }
     } catch (visibilityError) {
       logger.warn('could not set the retry delay; the queue visibility timeout applies', {
@@ -347,6 +354,19 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
    * A config error (a missing binding, an invalid component, a client that could not be made, access denied)
    * is the deployment's fault, not the message's: it is retried, and may be fixed without a redeploy.
    */
+  /**
+   * Whether this is the last delivery the source queue's redrive policy allows; false when that is not known,
+   * or not learnt before `deadline`.
+   */
+  const isLastDelivery = async (record: SQSRecord, receiveCount: number, deadline: number) => {
+    const target = await withDeadline(
+      redriveTarget(record.eventSourceARN),
+      deadline,
+      'dead-letter lookup',
+    ).catch(() => undefined);
+    return target?.maxReceiveCount !== undefined && receiveCount >= target.maxReceiveCount;
+  };
+
   const isPermanent = (error: unknown, infra: InfraError): boolean => {
     if (error instanceof RejectedMessage) return true;
     if (options.nonRetryable?.(error)) return true;
@@ -361,8 +381,10 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     heldGroups?: Map<string, HeldGroup>,
   ) => {
     const started = performance.now();
-    const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+    const receiveCount = receiveCountOf(record);
     const correlationId = correlationIdFromRecord(record) ?? record.messageId;
+    // What a failure does (dead-letter, or delay the retry) may run into the margin, not past half of it.
+    const settleBy = deadline + marginMs / 2;
     await withCorrelationId(correlationId, async () => {
       try {
         const body = parse(record);
@@ -379,11 +401,10 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
         if (isPermanent(error, infra)) {
           // Sent to the dead-letter queue, the message is handled and leaves the source queue. If that send
           // fails, it stays a failure, so the message is not lost.
-          await deadLetter(record, receiveCount, infra, deadline + marginMs / 2);
+          await deadLetter(record, receiveCount, infra, settleBy);
           return;
         }
-        const target = await redriveTarget(record.eventSourceARN).catch(() => undefined);
-        if (target?.maxReceiveCount !== undefined && receiveCount >= target.maxReceiveCount) {
+        if (await isLastDelivery(record, receiveCount, settleBy)) {
           // The last delivery the redrive policy allows: dead-lettered here, with the reason the policy's own
           // move would not carry.
           const exhausted = new InfraError(`gave up after ${receiveCount} deliveries: ${infra.message}`, {
@@ -392,13 +413,13 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
             cause: error,
             ...(infra.code ? { code: infra.code } : {}),
           });
-          await deadLetter(record, receiveCount, exhausted, deadline + marginMs / 2);
+          await deadLetter(record, receiveCount, exhausted, settleBy);
           return;
         }
         const delay = await retryDelay(receiveCount, error);
         const group = record.attributes.MessageGroupId;
         if (group !== undefined) heldGroups?.set(group, { delay, error: infra });
-        await delayRecords([record], delay, deadline + marginMs / 2);
+        await delayRecords([record], delay, settleBy);
         eventMetrics.retried();
         throw infra;
       }
@@ -423,16 +444,17 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     for (const record of event.Records) {
       const group = record.attributes.MessageGroupId;
       if (group === undefined || handled.has(record.messageId) || !failed.has(record.messageId)) continue;
-      byGroup.set(group, [...(byGroup.get(group) ?? []), record]);
+      const records = byGroup.get(group);
+      if (records) records.push(record);
+      else byGroup.set(group, [record]);
     }
     for (const [group, records] of byGroup) {
       const head = held.get(group);
       if (!head) continue;
-      const target = await redriveTarget(records[0]!.eventSourceARN).catch(() => undefined);
       const keep: SQSRecord[] = [];
       for (const record of records) {
-        const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
-        if (target?.maxReceiveCount !== undefined && receiveCount >= target.maxReceiveCount) {
+        const receiveCount = receiveCountOf(record);
+        if (await isLastDelivery(record, receiveCount, deadline)) {
           const reason = new InfraError(
             `gave up after ${receiveCount} deliveries held behind a failed message of group ${group}: ${head.error.message}`,
             { type: head.error.type, component: head.error.component },
