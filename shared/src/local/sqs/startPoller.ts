@@ -91,11 +91,14 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
   const stopping = new AbortController();
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      stopping.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        stopping.signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      // Each pause takes its listener off again: a queue down for long would otherwise pile them up.
+      const timer = setTimeout(done, ms);
+      stopping.signal.addEventListener('abort', done);
     });
 
   /** One batch: long polls until a message arrives, then gathers more for up to the batching window. */
