@@ -145,7 +145,6 @@ export class Cache {
   readonly #lastWrite = new Map<string, number>();
   #writeSeq = 0;
   readonly #now: () => number;
-  readonly #commandTimeoutMs: number;
   readonly #timeouts: TimeoutQueue;
   #connection: Connection | undefined;
   #firstConnect: Promise<unknown> | undefined;
@@ -170,11 +169,11 @@ export class Cache {
     this.namespace = options.namespace ?? defaultNamespace();
     this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
     this.#now = options.now ?? Date.now;
-    this.#commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    const commandTimeoutMs = options.commandTimeoutMs ?? 500;
     this.#timeouts = new TimeoutQueue(
-      this.#commandTimeoutMs,
+      commandTimeoutMs,
       () =>
-        new InfraError(`the cache did not answer within ${this.#commandTimeoutMs} ms`, {
+        new InfraError(`the cache did not answer within ${commandTimeoutMs} ms`, {
           type: 'timeout',
           component: 'cache',
           code: 'COMMAND_TIMEOUT',
@@ -190,7 +189,7 @@ export class Cache {
 
   #connect(): Connection {
     const o = this.#options;
-    const commandTimeoutMs = this.#commandTimeoutMs;
+    const commandTimeoutMs = this.#timeouts.timeoutMs;
     const maxDelay = o.maxReconnectDelayMs ?? 2_000;
     const socket = {
       ...(o.tlsCaPem ? { ca: o.tlsCaPem } : {}),
@@ -342,14 +341,20 @@ export class Cache {
   }
 
   /**
-   * Keeps a value read from, or written to, Redis in the L1, in its JSON form (what every other container
-   * reads), unless this container wrote the key after the read began: that read's value is older than the
-   * write's and must not hide it for the L1's TTL.
+   * Keeps a value this container wrote to Redis in the L1, in its JSON form (what every other container
+   * reads), for at most `ttlSeconds` and the L1's own TTL.
    */
-  #remember(full: string, value: unknown, json: string, ttlSeconds: number, readSince?: number): void {
-    if (this.#l1 === undefined) return;
-    if (readSince !== undefined && (this.#writtenAt.get(full) ?? -1) > readSince) return;
-    this.#l1.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
+  #remember(full: string, value: unknown, json: string, ttlSeconds: number): void {
+    this.#l1?.set(full, value, Buffer.byteLength(json), ttlSeconds * 1_000);
+  }
+
+  /**
+   * Keeps a value read from Redis in the L1 for the L1's TTL, unless this container wrote the key after the
+   * read began (`readSince`): that read's value is older than the write's and must not hide it.
+   */
+  #rememberRead(full: string, value: unknown, json: string, readSince: number): void {
+    if (this.#l1 === undefined || (this.#writtenAt.get(full) ?? -1) > readSince) return;
+    this.#l1.set(full, value, Buffer.byteLength(json));
   }
 
   /** Marks the start of a read that may fill the L1; returns the write sequence it saw. */
@@ -403,7 +408,7 @@ export class Cache {
       this.#stats.redis.hits++;
       const value = JSON.parse(json as string) as T;
       if (l1 !== undefined) {
-        this.#remember(full, value, json as string, l1.ttlMs / 1_000, since);
+        this.#rememberRead(full, value, json as string, since);
         this.#endRead(full);
       }
       return value;
@@ -585,7 +590,7 @@ export class Cache {
       if (json !== null && json !== undefined) {
         this.#stats.redis.hits++;
         const value = JSON.parse(json as string) as T;
-        this.#remember(full, value, json as string, (this.#l1?.ttlMs ?? 0) / 1_000, since);
+        this.#rememberRead(full, value, json as string, since);
         const left = Number(pttl);
         if (options.refreshAhead && left > 0 && left < ttlSeconds * 1_000 * (1 - options.refreshAhead)) {
           void this.#refresh(key, loader, ttlSeconds, options);
@@ -625,7 +630,7 @@ export class Cache {
       const json = await this.#read((c) => c.get(full), null);
       if (json !== null && json !== undefined) {
         const value = JSON.parse(json as string) as T;
-        this.#remember(full, value, json as string, (this.#l1?.ttlMs ?? 0) / 1_000, since);
+        this.#rememberRead(full, value, json as string, since);
         return value;
       }
     }
