@@ -78,7 +78,7 @@ const dbBreaker = lazy(async () => {
 });
 
 /** Stores each event once by its id and counts it in its hour, in one transaction; returns whether it was new. */
-async function store(event: Event, correlationId: string): Promise<boolean> {
+async function store(event: Event): Promise<boolean> {
   const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
   return (await db()).transaction(async (trx) => {
     const stored = await trx
@@ -88,7 +88,7 @@ async function store(event: Event, correlationId: string): Promise<boolean> {
         type: event.type,
         source: event.source,
         payload: JSON.stringify(event.payload),
-        correlation_id: event.correlationId ?? correlationId,
+        correlation_id: event.correlationId ?? null,
       })
       .onConflict((c) => c.column('id').doNothing())
       .executeTakeFirst();
@@ -113,14 +113,12 @@ export const handler = createSqsHandler({
   schema: eventSchema,
   retry,
   handle: async ({ body, correlationId }) => {
+    // The event's own id, else the one its message came with: stored and cached alike.
+    const event = { ...body, correlationId: body.correlationId ?? correlationId };
     const breaker = await dbBreaker();
-    const isNew = await breaker.execute(() => store(body, correlationId));
+    const isNew = await breaker.execute(() => store(event));
     if (isNew) eventMetrics.stored();
     const shared = await cache();
-    await shared?.set(
-      storedEventKey(body.id),
-      { ...body, correlationId: body.correlationId ?? correlationId },
-      STORED_EVENT_TTL_SECONDS,
-    );
+    await shared?.set(storedEventKey(event.id), event, STORED_EVENT_TTL_SECONDS);
   },
 });
