@@ -1,4 +1,5 @@
 export {
+  type BodyOptions,
   badRequest,
   createHttpHandler,
   type HandlerContext,
@@ -7,6 +8,10 @@ export {
   type HttpRequest,
   type HttpResponse,
   type HttpResult,
+  type HttpRoute,
+  RequestRejected,
+  type RouteFactory,
 } from './createHttpHandler.ts';
 export { lazy } from './lazy.ts';
+export { RouteTable } from './router.ts';
 export { withPowertools } from './withPowertools.ts';
