@@ -45,8 +45,9 @@ export interface CacheOptions {
   now?: () => number;
 }
 
-export interface GetOrSetOptions {
-  ttlSeconds?: number;
+export interface GetOrSetOptions<T = unknown> {
+  /** Fixed, or chosen per value: a "not found" kept briefly, a found value for long. */
+  ttlSeconds?: number | ((value: T) => number);
   /** How long other containers wait for the one that loads, before loading themselves; default 2000 ms. */
   waitMs?: number;
   /** How long the load lock lives if its holder dies; default 10 s. */
@@ -557,7 +558,7 @@ export class Cache {
    * The cached value, or the loader's. Concurrent misses in this process share one loader call; misses in
    * other containers wait for the one holding the load lock, up to `waitMs`, then load themselves.
    */
-  getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions = {}): Promise<T> {
+  getOrSet<T>(key: string, loader: () => Promise<T> | T, options: GetOrSetOptions<T> = {}): Promise<T> {
     const full = this.namespace + key;
     const slot = this.#fromL1(full);
     if (slot !== undefined) return Promise.resolve(slot.value as T);
@@ -575,10 +576,13 @@ export class Cache {
   async #getOrLoad<T>(
     key: string,
     loader: () => Promise<T> | T,
-    options: GetOrSetOptions,
+    options: GetOrSetOptions<T>,
     since: number,
   ): Promise<T> {
-    const ttlSeconds = options.ttlSeconds ?? this.defaultTtlSeconds;
+    const ttlFor = (value: T) =>
+      typeof options.ttlSeconds === 'function'
+        ? options.ttlSeconds(value)
+        : (options.ttlSeconds ?? this.defaultTtlSeconds);
     const full = this.key(key);
     let reachable = true;
     try {
@@ -592,8 +596,9 @@ export class Cache {
         const value = JSON.parse(json as string) as T;
         this.#rememberRead(full, value, json as string, since);
         const left = Number(pttl);
+        const ttlSeconds = ttlFor(value);
         if (options.refreshAhead && left > 0 && left < ttlSeconds * 1_000 * (1 - options.refreshAhead)) {
-          void this.#refresh(key, loader, ttlSeconds, options);
+          void this.#refresh(key, loader, ttlFor, options);
         }
         return value;
       }
@@ -615,7 +620,7 @@ export class Cache {
         const again = await this.#read((c) => c.get(full), null);
         if (again !== null && again !== undefined) return JSON.parse(again as string) as T;
         const value = await this.#load(key, loader);
-        await this.set(key, value, ttlSeconds);
+        await this.set(key, value, ttlFor(value));
         return value;
       } finally {
         await held.release().catch(() => false);
@@ -635,7 +640,7 @@ export class Cache {
       }
     }
     const value = await this.#load(key, loader);
-    await this.set(key, value, ttlSeconds);
+    await this.set(key, value, ttlFor(value));
     return value;
   }
 
@@ -648,17 +653,45 @@ export class Cache {
     return JSON.parse(encode(key, await loader())) as T;
   }
 
-  async #refresh<T>(key: string, loader: () => Promise<T> | T, ttlSeconds: number, options: GetOrSetOptions) {
+  async #refresh<T>(
+    key: string,
+    loader: () => Promise<T> | T,
+    ttlFor: (value: T) => number,
+    options: GetOrSetOptions<T>,
+  ) {
     let held: Lock | undefined;
     try {
       held = await this.lock(`load:${key}`, { ttlMs: options.lockTtlMs ?? 10_000, waitMs: 0 });
-      await this.set(key, await this.#load(key, loader), ttlSeconds);
+      const value = await this.#load(key, loader);
+      await this.set(key, value, ttlFor(value));
     } catch (error) {
       if (held)
         logger.warn('cache refresh-ahead failed', { key, error: classifyError(error, 'cache').toJSON() });
     } finally {
       await held?.release().catch(() => false);
     }
+  }
+
+  /**
+   * String commands on this cache's connection in the shape Powertools Idempotency's CachePersistenceLayer takes
+   * (its `CacheClient`): every command bounded by the command timeout and the cache's circuit, as the cache's
+   * own are, so a hung Redis fails an idempotency check instead of holding the invocation. Keys are used as
+   * given (give the layer a `keyPrefix` in the namespace).
+   */
+  recordStore(): {
+    get(key: string): Promise<string | null>;
+    set(key: string, value: unknown, options?: unknown): Promise<string | null>;
+    del(keys: string[]): Promise<number>;
+  } {
+    return {
+      get: (key) => this.#run(async (c) => (await c.get(key)) as string | null),
+      set: (key, value, options) =>
+        this.#run(
+          async (c) =>
+            (await c.set(key, String(value), options as { EX?: number; NX?: boolean })) as string | null,
+        ),
+      del: (keys) => this.#run(async (c) => Number(await c.del(keys))),
+    };
   }
 
   /**

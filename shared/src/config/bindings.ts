@@ -47,6 +47,10 @@ export const bindings = {
     variable: 'LAMBDA_INFRA_QUEUE_URL',
     description: 'URL of the queue the function publishes to',
   },
+  deadLetterQueueUrl: {
+    variable: 'LAMBDA_INFRA_DLQ_URL',
+    description: "URL of that queue's dead-letter queue, whose depth the function reports in its health",
+  },
   dbHost: {
     variable: 'LAMBDA_INFRA_DB_HOST',
     description: 'database host: the RDS Proxy endpoint, or a PostgreSQL host',

@@ -6,7 +6,7 @@ import type { Db } from './createDb.ts';
  * connection in use with callers waiting, is degraded.
  */
 export function dbHealthCheck(
-  db: Db<unknown>,
+  db: Pick<Db<unknown>, 'ping' | 'stats'>,
   options: { critical?: boolean; timeoutMs?: number; degradedAfterMs?: number } = {},
 ): HealthCheck {
   const degradedAfterMs = options.degradedAfterMs ?? 200;

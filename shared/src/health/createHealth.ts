@@ -83,3 +83,24 @@ export function createHealth(checks: HealthCheck[] = []): Health {
     },
   };
 }
+
+/**
+ * A check of a client made on first use (a `lazy()` one): `make` gives the real check once the client exists,
+ * or undefined when the deployment has none, which is reported healthy and says so. Critical and timeout are
+ * known before the client is, so they are given here.
+ */
+export function deferredCheck(
+  name: string,
+  options: { critical?: boolean; timeoutMs?: number },
+  make: () => Promise<HealthCheck | undefined>,
+): HealthCheck {
+  return {
+    name,
+    ...options,
+    async check() {
+      const real = await make();
+      if (!real) return { status: 'healthy', message: 'not configured' };
+      return real.check();
+    },
+  };
+}

@@ -2,6 +2,7 @@ export {
   type CheckOutcome,
   type ComponentHealth,
   createHealth,
+  deferredCheck,
   type Health,
   type HealthCheck,
   type HealthReport,

@@ -292,7 +292,8 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     if (!idempotency || !idempotencyConfig) return options.handle(message, context);
     if (!idempotentHandle) {
       const persistenceStore = new CachePersistenceLayer({
-        client: (await idempotency.cache.client()) as never,
+        // Bounded like every cache command: a hung Redis fails the check, the message is retried.
+        client: idempotency.cache.recordStore(),
       });
       idempotentHandle = makeIdempotent(
         async (_keyed: { key: string }, m: SqsMessage<T>, c: Context) => {

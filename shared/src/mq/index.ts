@@ -25,6 +25,7 @@ export {
   redrive,
   startNativeRedrive,
 } from './deadLetters.ts';
+export { type QueueHealthOptions, queueHealthCheck } from './health.ts';
 export { MAX_BODY_DEPTH } from './limits.ts';
 export {
   backoffSeconds,
