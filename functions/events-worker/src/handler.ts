@@ -1,3 +1,12 @@
+import {
+  type Event,
+  eventSchema,
+  eventsCacheNamespace,
+  STORED_EVENT_TTL_SECONDS,
+  type StoredEvent,
+  storedEventKey,
+  toStoredEvent,
+} from '@lambda-infra/db-migrate/events';
 import type { EventsDatabase } from '@lambda-infra/db-migrate/schema';
 import {
   breakerConfigDefaults,
@@ -23,23 +32,8 @@ import {
 import { lazy } from '@lambda-infra/shared/handler';
 import { createSqsHandler, retryConfigDefaults, retryConfigSchema } from '@lambda-infra/shared/mq';
 import { eventMetrics } from '@lambda-infra/shared/observability';
-import { z } from 'zod';
 
-/** An event as the API publishes it. */
-export const eventSchema = z.object({
-  id: z.uuid(),
-  type: z.string().min(1).max(200),
-  source: z.string().min(1).max(200),
-  payload: z.record(z.string(), z.unknown()),
-  correlationId: z.string().max(200).optional(),
-});
-export type Event = z.infer<typeof eventSchema>;
-
-/** How long a stored event stays in the cache, for the API's reads. */
-export const STORED_EVENT_TTL_SECONDS = 300;
-
-/** The cache key of a stored event, in the namespace the API and the worker share. */
-export const storedEventKey = (id: string) => `event:${id}`;
+export { type Event, eventSchema, STORED_EVENT_TTL_SECONDS, storedEventKey };
 
 const dbConfig = defineConfig({ component: 'db', schema: dbConfigSchema, defaults: dbConfigDefaults });
 const cacheConfig = defineConfig({
@@ -61,7 +55,7 @@ const cache = lazy(async () =>
   readOptionalBinding('cacheUrl')
     ? createCache({
         ...cacheOptionsFromEnvironment(await cacheConfig.get()),
-        namespace: `${readBinding('env')}:events:`,
+        namespace: eventsCacheNamespace(readBinding('env')),
       })
     : undefined,
 );
@@ -77,11 +71,14 @@ const dbBreaker = lazy(async () => {
   return breaker;
 });
 
-/** Stores each event once by its id and counts it in its hour, in one transaction; returns whether it was new. */
-async function store(event: Event): Promise<boolean> {
+/**
+ * Stores each event once by its id and counts it in its hour, in one transaction. Returns the event as stored
+ * (the first delivery's row, also on a redelivery) and whether this delivery stored it.
+ */
+async function store(event: Event): Promise<{ stored: StoredEvent; isNew: boolean }> {
   const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
   return (await db()).transaction(async (trx) => {
-    const stored = await trx
+    const inserted = await trx
       .insertInto('events')
       .values({
         id: event.id,
@@ -91,9 +88,17 @@ async function store(event: Event): Promise<boolean> {
         correlation_id: event.correlationId ?? null,
       })
       .onConflict((c) => c.column('id').doNothing())
+      .returningAll()
       .executeTakeFirst();
-    // A redelivered event is already counted.
-    if (stored.numInsertedOrUpdatedRows === 0n) return false;
+    // A redelivered event is already counted: the row of its first delivery is what was stored.
+    if (!inserted) {
+      const row = await trx
+        .selectFrom('events')
+        .selectAll()
+        .where('id', '=', event.id)
+        .executeTakeFirstOrThrow();
+      return { stored: toStoredEvent(row), isNew: false };
+    }
     await trx
       .insertInto('event_counts_hourly')
       .values({ type: event.type, hour, count: 1 })
@@ -101,7 +106,7 @@ async function store(event: Event): Promise<boolean> {
         c.columns(['type', 'hour']).doUpdateSet({ count: sql`event_counts_hourly.count + 1` }),
       )
       .execute();
-    return true;
+    return { stored: toStoredEvent(inserted), isNew: true };
   });
 }
 
@@ -116,9 +121,10 @@ export const handler = createSqsHandler({
     // The event's own id, else the one its message came with: stored and cached alike.
     const event = { ...body, correlationId: body.correlationId ?? correlationId };
     const breaker = await dbBreaker();
-    const isNew = await breaker.execute(() => store(event));
+    const { stored, isNew } = await breaker.execute(() => store(event));
     if (isNew) eventMetrics.stored();
+    // What the API's GET answers, so the read after the store is a hit (and replaces a cached "not found").
     const shared = await cache();
-    await shared?.set(storedEventKey(event.id), event, STORED_EVENT_TTL_SECONDS);
+    await shared?.set(storedEventKey(event.id), stored, STORED_EVENT_TTL_SECONDS);
   },
 });

@@ -1,0 +1,117 @@
+import { eventSchema, eventsCacheNamespace } from '@lambda-infra/db-migrate/events';
+import type { EventsDatabase } from '@lambda-infra/db-migrate/schema';
+import {
+  type Breaker,
+  breakerConfigDefaults,
+  breakerConfigSchema,
+  createConfiguredBreaker,
+  memoryStore,
+  redisStore,
+} from '@lambda-infra/shared/breaker';
+import {
+  cacheConfigDefaults,
+  cacheConfigSchema,
+  cacheHealthCheck,
+  cacheOptionsFromEnvironment,
+  createCache,
+} from '@lambda-infra/shared/cache';
+import { defineConfig, readBinding, readOptionalBinding } from '@lambda-infra/shared/config';
+import {
+  createDb,
+  dbConfigDefaults,
+  dbConfigSchema,
+  dbHealthCheck,
+  dbOptionsFromEnvironment,
+} from '@lambda-infra/shared/db';
+import { lazy } from '@lambda-infra/shared/handler';
+import { createPublisher } from '@lambda-infra/shared/mq';
+import { z } from 'zod';
+
+/** Tunables of the API, from /config/{env}/events-api/api (infra/config/{env}/events-api/api.json). */
+export const apiConfigSchema = z.object({
+  /** Largest body of `POST /events`, and of each entry of a batch; SQS takes at most 1 MiB per message. */
+  maxPayloadBytes: z.number().int().positive().max(1_048_576),
+  /** Largest body of `POST /events/batch`; a synchronous Lambda invocation takes at most 6 MB. */
+  maxBatchBytes: z.number().int().positive().max(6_000_000),
+  /** How long an unknown id is remembered as unknown, so a storm of them does not reach the database. */
+  notFoundTtlSeconds: z.number().int().min(1).max(300),
+  /** How long the hourly counts of one query are served from the cache. */
+  statsTtlSeconds: z.number().int().min(1).max(3_600),
+  /** How long an Idempotency-Key answers with the event id of its first request. */
+  idempotencyTtlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400),
+});
+export type ApiConfig = z.infer<typeof apiConfigSchema>;
+
+export const apiConfigDefaults: ApiConfig = {
+  maxPayloadBytes: 65_536,
+  maxBatchBytes: 1_048_576,
+  notFoundTtlSeconds: 5,
+  statsTtlSeconds: 10,
+  idempotencyTtlSeconds: 86_400,
+};
+
+export const api = defineConfig({ component: 'api', schema: apiConfigSchema, defaults: apiConfigDefaults });
+const dbConfig = defineConfig({ component: 'db', schema: dbConfigSchema, defaults: dbConfigDefaults });
+const cacheConfig = defineConfig({
+  component: 'cache',
+  schema: cacheConfigSchema,
+  defaults: cacheConfigDefaults,
+});
+const breakerConfig = defineConfig({
+  component: 'breaker',
+  schema: breakerConfigSchema,
+  defaults: breakerConfigDefaults,
+});
+
+/** Where the API sends the events: the queue the stack binds (LAMBDA_INFRA_QUEUE_URL). */
+export const publisher = lazy(() =>
+  createPublisher({ queueUrl: readBinding('queueUrl'), schema: eventSchema }),
+);
+
+export const db = lazy(async () => createDb<EventsDatabase>(dbOptionsFromEnvironment(await dbConfig.get())));
+
+/** The cache the worker writes stored events to, where the stack gives one; the API works without it. */
+export const cache = lazy(async () =>
+  readOptionalBinding('cacheUrl')
+    ? createCache({
+        ...cacheOptionsFromEnvironment(await cacheConfig.get()),
+        namespace: eventsCacheNamespace(readBinding('env')),
+      })
+    : undefined,
+);
+
+/** The worker's circuit around the database, by name and store: one outage opens it for every container. */
+export const dbBreaker = lazy(async () => {
+  const shared = await cache();
+  const breaker = await createConfiguredBreaker({
+    name: 'events-db',
+    config: breakerConfig,
+    store: shared ? redisStore(shared) : memoryStore(),
+  });
+  await breaker.sync();
+  return breaker;
+});
+
+/** The circuits this container made so far, for its health report. */
+export async function breakersInUse(): Promise<Breaker[]> {
+  const made: Breaker[] = [];
+  const [shared, sends] = await Promise.all([
+    cache().catch(() => undefined),
+    publisher().catch(() => undefined),
+  ]);
+  if (shared?.breaker) made.push(shared.breaker);
+  if (sends?.breaker) made.push(sends.breaker);
+  const guard = await dbBreaker().catch(() => undefined);
+  if (guard) made.push(guard);
+  return made;
+}
+
+export const cacheCheck = async () => {
+  const shared = await cache();
+  return shared ? cacheHealthCheck(shared) : undefined;
+};
+export const dbCheck = async () => dbHealthCheck(await db());
