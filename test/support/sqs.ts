@@ -139,3 +139,59 @@ export function usePoller(): { current: Poller | undefined } {
   });
   return slot;
 }
+
+export interface SqsContainer {
+  /** Where its output went. */
+  readonly log: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A function driven by the local poller in a process of its own (its own module state, config and clients, as
+ * a Lambda container has), with `env` as its environment; stopped, by its pid, after the test file.
+ */
+export async function startSqsContainer(options: {
+  handler: string;
+  queueUrl: string;
+  functionName: string;
+  env: Record<string, string>;
+}): Promise<SqsContainer> {
+  const { fork } = await import('node:child_process');
+  const { openSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, resolve } = await import('node:path');
+  const log = join(
+    tmpdir(),
+    `lambda-infra-${options.functionName}-${process.pid}-${randomUUID().slice(0, 8)}.log`,
+  );
+  const out = openSync(log, 'w');
+  const child = fork(resolve('test/support/sqs-container.ts'), {
+    env: {
+      ...process.env,
+      ...options.env,
+      CONTAINER_HANDLER: resolve(options.handler),
+      CONTAINER_QUEUE_URL: options.queueUrl,
+      CONTAINER_FUNCTION: options.functionName,
+    },
+    stdio: ['ignore', out, out, 'ipc'],
+  });
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  await new Promise<void>((ready, fail) => {
+    child.once('message', () => ready());
+    child.once('exit', (code) =>
+      fail(new Error(`${options.functionName} exited with ${code} before it was ready; see ${log}`)),
+    );
+  });
+  return {
+    log,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ stop: true });
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (child.exitCode === null) kill();
+      process.off('exit', kill);
+    },
+  };
+}
