@@ -1,8 +1,10 @@
+import { EVENTS_DB_BREAKER } from '@lambda-infra/db-migrate/events';
+import { eventsApiRoutes } from '@lambda-infra/events-api/routes';
 import type { BindingName, ConfigEntry } from '@lambda-infra/shared/config';
 import { bindings } from '@lambda-infra/shared/config';
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, type HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
@@ -114,18 +116,23 @@ export class LambdaInfraStack extends Stack {
         environment,
       });
 
+    // The queue's visibility timeout follows from its consumer's timeout, known before the function exists.
+    this.queue = new EventQueue(this, 'Events', {
+      maxReceiveCount: settings.queue.maxReceiveCount,
+      consumerTimeout: settings.functions.timeout,
+    });
     const worker = fn('events-worker', 'stores each event of the queue once and counts it per hour', {
       ...cacheBindings,
       ...proxyBindings,
-    });
-    this.queue = new EventQueue(this, 'Events', {
-      maxReceiveCount: settings.queue.maxReceiveCount,
-      consumerTimeout: worker.function.timeout ?? settings.functions.timeout,
+      ...bindingEnvironment({ deadLetterQueueUrl: this.queue.deadLetterQueue.queueUrl }),
     });
     const api = fn('events-api', 'HTTP API of the events pipeline', {
       ...cacheBindings,
       ...proxyBindings,
-      ...bindingEnvironment({ queueUrl: this.queue.queue.queueUrl }),
+      ...bindingEnvironment({
+        queueUrl: this.queue.queue.queueUrl,
+        deadLetterQueueUrl: this.queue.deadLetterQueue.queueUrl,
+      }),
     });
     const migrate = fn('db-migrate', 'applies the events database migrations on deploy', {
       ...bindingEnvironment({
@@ -141,10 +148,13 @@ export class LambdaInfraStack extends Stack {
     });
     this.functions = { 'events-api': api, 'events-worker': worker, 'db-migrate': migrate };
 
-    // Least privilege: each function its own queue side, its cache user, its database user.
+    // Least privilege, exactly what each function's code calls (test/integration/grants.test.ts holds it so):
+    // the worker consumes (the event source mapping receives and deletes with its role; the consumer looks the
+    // queue up, reads its redrive policy and delays retries) and dead-letters; the API sends and reads depths.
     this.queue.consumeWith(worker.function, settings.queue);
-    this.queue.deadLetterQueue.grantSendMessages(worker.function);
-    this.queue.queue.grantSendMessages(api.function);
+    this.queue.deadLetterQueue.grant(worker.function, 'sqs:SendMessage');
+    this.queue.queue.grant(api.function, 'sqs:SendMessage', 'sqs:GetQueueAttributes');
+    this.queue.deadLetterQueue.grant(api.function, 'sqs:GetQueueAttributes');
     for (const f of [api, worker]) {
       this.cache.grantConnect(f.function);
       this.database.grantConnect(f.function);
@@ -165,8 +175,12 @@ export class LambdaInfraStack extends Stack {
       createDefaultStage: false,
       // Callers sign their requests (SigV4); nothing is open to the internet unauthenticated.
       defaultAuthorizer: new HttpIamAuthorizer(),
-      defaultIntegration: new HttpLambdaIntegration('EventsApi', api.function),
     });
+    // The handler's own routes, each on its own: any other path is answered by API Gateway, never the function.
+    const integration = new HttpLambdaIntegration('EventsApi', api.function);
+    for (const route of Object.values(eventsApiRoutes)) {
+      this.api.addRoutes({ path: route.path, methods: [route.method as HttpMethod], integration });
+    }
     new HttpStage(this, 'ApiStage', {
       httpApi: this.api,
       stageName: '$default',
@@ -200,6 +214,8 @@ export class LambdaInfraStack extends Stack {
       functions: { 'events-api': api, 'events-worker': worker },
       database: this.database,
       cacheName: this.cache.name,
+      api: this.api,
+      breakers: { database: EVENTS_DB_BREAKER, cache: 'cache' },
       alarms: settings.alarms,
       removalPolicy: settings.removalPolicy,
     });

@@ -1,4 +1,5 @@
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
   ComparisonOperator,
@@ -26,6 +27,10 @@ export interface MonitoringProps {
   functions: Record<string, ServiceFunction>;
   database: Database;
   cacheName: string;
+  /** The HTTP API in front of the functions: its requests by status and its latency, as API Gateway counts them. */
+  api?: IHttpApi;
+  /** The circuits the functions keep, by the name they give them (the BreakerState metric's `breaker`). */
+  breakers: { database: string; cache: string };
   alarms: EnvironmentSettings['alarms'];
   removalPolicy: RemovalPolicy;
 }
@@ -137,15 +142,45 @@ export class Monitoring extends Construct {
         new GraphWidget({ title: `${name}: duration p99 (ms)`, left: [p99], width: 8 }),
         new GraphWidget({
           title: `${name}: circuits (0 closed, 1 half-open, 2 open, 3 isolated)`,
-          left: ['db', 'cache'].map((breaker) => libraryMetric('BreakerState', name, { breaker }, 'Maximum')),
+          left: [props.breakers.database, props.breakers.cache].map((breaker) =>
+            libraryMetric('BreakerState', name, { breaker }, 'Maximum'),
+          ),
           width: 8,
         }),
       );
       alarm(
         `${name}DbCircuitOpen`,
-        libraryMetric('BreakerState', name, { breaker: 'db' }, 'Maximum'),
+        libraryMetric('BreakerState', name, { breaker: props.breakers.database }, 'Maximum'),
         2,
         `${name}'s circuit in front of the database is open: the database is failing`,
+      );
+    }
+
+    if (props.api) {
+      const api = props.api;
+      const sum = { period: Duration.minutes(1), statistic: 'Sum' };
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'api: requests by status',
+          left: [
+            api.metricCount({ ...sum, label: 'all' }),
+            api.metricClientError({ ...sum, label: '4xx' }),
+            api.metricServerError({ ...sum, label: '5xx' }),
+          ],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: 'api: latency (ms), at the gateway and in the function',
+          left: (['p50', 'p99'] as const).flatMap((statistic) => [
+            api.metricLatency({ period: Duration.minutes(1), statistic, label: `latency ${statistic}` }),
+            api.metricIntegrationLatency({
+              period: Duration.minutes(1),
+              statistic,
+              label: `integration ${statistic}`,
+            }),
+          ]),
+          width: 12,
+        }),
       );
     }
 

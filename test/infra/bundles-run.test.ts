@@ -2,11 +2,13 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateQueueCommand, DeleteQueueCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BUILD_DIR, bundleFunction, bundleLayer } from '../../infra/lib/bundling.ts';
 import { useSsmEndpoint } from '../support/aws.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
 import { useTestDatabase } from '../support/postgres.ts';
+import { fauxqsClient, queueDepth } from '../support/sqs.ts';
 
 // A function as Lambda lays it out: its bundle in a task folder, the layer's packages beside it (the runtime
 // adds /opt/nodejs/node_modules to resolution). The repository's node_modules, further up, stands in for the
@@ -54,15 +56,39 @@ describe('the bundles, run as Lambda lays them out', () => {
   beforeAll(() => mkdir(TASKS, { recursive: true }));
   afterAll(() => rm(TASKS, { recursive: true, force: true }));
 
-  it('events-api answers GET /health through the layer', async () => {
+  it('events-api takes an event and reports its dependencies healthy, through the layer', async () => {
     const task = await layOut('events-api', 'functions/events-api/src/handler.ts');
-    const { result } = await invoke(task, httpEvent({ method: 'GET', path: '/health' }), {
+    const sqs = fauxqsClient();
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: `lambda-infra-test-bundle-${process.pid}` }),
+    );
+    const { options } = database;
+    const env = {
       LAMBDA_INFRA_ENV: 'dev',
       LAMBDA_INFRA_SERVICE: 'events-api',
       AWS_ENDPOINT_URL_SSM: ssm.endpoint.url,
-    });
-    expect(result.statusCode).toBe(200);
-    expect(JSON.parse(result.body)).toMatchObject({ status: 'healthy' });
+      AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
+      LAMBDA_INFRA_QUEUE_URL: QueueUrl!,
+      LAMBDA_INFRA_DB_HOST: options.host,
+      LAMBDA_INFRA_DB_PORT: String(options.port),
+      LAMBDA_INFRA_DB_NAME: options.database,
+      LAMBDA_INFRA_DB_USER: options.user,
+    };
+    try {
+      const posted = await invoke(
+        task,
+        httpEvent({ body: { type: 'order.placed', source: 'shop', payload: {} } }),
+        env,
+      );
+      const health = await invoke(task, httpEvent({ method: 'GET', path: '/health' }), env);
+
+      expect(posted.result.statusCode).toBe(202);
+      expect(await queueDepth(sqs, QueueUrl!)).toBe(1);
+      expect(health.result.statusCode).toBe(200);
+      expect(JSON.parse(health.result.body)).toMatchObject({ status: 'healthy' });
+    } finally {
+      await sqs.send(new DeleteQueueCommand({ QueueUrl }));
+    }
   }, 60_000);
 
   it('db-migrate applies the migrations and grants the app user, with pg and kysely from the layer', async () => {

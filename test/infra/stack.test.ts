@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON.
 
+import { eventsApiRoutes } from '@lambda-infra/events-api/routes';
 import { retryConfigSchema, retrySurvivalSeconds } from '@lambda-infra/shared/mq';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -324,9 +325,14 @@ describe.each(['dev', 'prod'])('the %s stack', (env) => {
     }
   });
 
-  it('serves the API only to signed requests, logs access as JSON, and throttles', () => {
-    const [[, route]] = resources(env, 'AWS::ApiGatewayV2::Route') as [[string, Resources[string]]];
-    expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+  it("routes exactly the handler's routes on the API, each only to signed requests; logs access as JSON, and throttles", () => {
+    const routes = resources(env, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(
+      Object.values(eventsApiRoutes)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    );
+    for (const route of routes) expect(route.AuthorizationType, route.RouteKey).toBe('AWS_IAM');
     const [[, stage]] = resources(env, 'AWS::ApiGatewayV2::Stage') as [[string, Resources[string]]];
     expect(JSON.parse(stage.Properties.AccessLogSettings.Format)).toMatchObject({
       requestId: '$context.requestId',

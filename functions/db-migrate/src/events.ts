@@ -68,3 +68,6 @@ export const STORED_EVENT_TTL_SECONDS = 300;
 
 /** The cache key of a stored event: the worker writes it, the API reads it. */
 export const storedEventKey = (id: string) => `event:${id}`;
+
+/** The circuit the API and the worker keep around the events database, shared through the cache. */
+export const EVENTS_DB_BREAKER = 'events-db';

@@ -1,4 +1,4 @@
-import { eventSchema, eventsCacheNamespace } from '@lambda-infra/db-migrate/events';
+import { EVENTS_DB_BREAKER, eventSchema, eventsCacheNamespace } from '@lambda-infra/db-migrate/events';
 import type { EventsDatabase } from '@lambda-infra/db-migrate/schema';
 import {
   type Breaker,
@@ -88,7 +88,7 @@ export const cache = lazy(async () =>
 export const dbBreaker = lazy(async () => {
   const shared = await cache();
   const breaker = await createConfiguredBreaker({
-    name: 'events-db',
+    name: EVENTS_DB_BREAKER,
     config: breakerConfig,
     store: shared ? redisStore(shared) : memoryStore(),
   });

@@ -1,6 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
-import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache';
+import { randomUUID } from 'node:crypto';
 import {
   type Event,
   type EventInput,
@@ -15,14 +13,19 @@ import { configFreshnessCheck, readBinding, readOptionalBinding } from '@lambda-
 import { InfraError } from '@lambda-infra/shared/errors';
 import {
   badRequest,
+  callerOf,
   createHttpHandler,
   type HttpRequest,
+  IDEMPOTENCY_STORE_UNREACHABLE,
+  idempotencyKeyOf,
+  idempotentByKey,
   lazy,
   RequestRejected,
+  uuidFromKey,
 } from '@lambda-infra/shared/handler';
 import { createHealth, deferredCheck } from '@lambda-infra/shared/health';
 import { queueHealthCheck } from '@lambda-infra/shared/mq';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import {
   type ApiConfig,
@@ -36,7 +39,9 @@ import {
   dbCheck,
   publisher,
 } from './clients.ts';
+import { eventsApiRoutes as paths } from './routes.ts';
 
+export { eventsApiRoutes } from './routes.ts';
 export { apiConfigSchema };
 
 /** Most events one `POST /events/batch` takes. */
@@ -44,9 +49,6 @@ export const MAX_BATCH_EVENTS = 100;
 /** Widest range `GET /events/stats` answers: 31 days of hours. */
 const MAX_STATS_HOURS = 31 * 24;
 const HOUR_MS = 3_600_000;
-
-/** A client's retry key, as Stripe and the IETF draft use it: printable ASCII, no spaces, at most 255. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const health = createHealth([
   configFreshnessCheck(),
@@ -66,109 +68,45 @@ const health = createHealth([
   }),
 ]);
 
-/** Who signed the request (IAM): an Idempotency-Key is the caller's own, never shared with another caller. */
-function callerOf(request: HttpRequest<unknown>): string {
-  const iam = (request.event as APIGatewayProxyEventV2WithIAMAuthorizer).requestContext.authorizer?.iam;
-  return iam?.userArn ?? iam?.callerId ?? 'anonymous';
-}
-
-/** A UUID (version 8, RFC 9562) from the caller and their key: a replay of the request names the same event. */
-function eventIdFor(caller: string, key: string): string {
-  const hex = createHash('sha256').update(`${caller}\n${key}`).digest('hex');
-  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
 /** Sends one event; FIFO queues group by source and deduplicate by id. */
 async function publishOne(event: Event): Promise<void> {
   const sends = await publisher();
   await sends.publish(event, sends.fifo ? { groupId: event.source, deduplicationId: event.id } : {});
 }
 
-interface KeyedPublish {
-  caller: string;
-  key: string;
-  input: EventInput;
-  event: Event;
-}
-
-const idempotencyConfig = lazy(async () => {
-  const { idempotencyTtlSeconds } = await api.get();
-  return new IdempotencyConfig({
-    eventKeyJmesPath: '[caller, key]',
-    expiresAfterSeconds: idempotencyTtlSeconds,
-  });
-});
-
-/**
- * The body's fingerprint, kept with the key's answer: the same key with another body is the client's mistake,
- * not a retry (422). Kept in the answer because Powertools' CachePersistenceLayer (2.35) drops the payload
- * validation hash when it completes a record, so its own `payloadValidationJmesPath` refuses every replay.
- */
-function bodyHash(input: EventInput): string {
-  return createHash('sha256').update(JSON.stringify(input)).digest('base64url');
-}
-
 /** Publishes once per caller and Idempotency-Key: a retried request answers the first one's id, unsent. */
 const keyedPublish = lazy(async () => {
   const shared = await cache();
   if (!shared) return undefined;
-  return makeIdempotent(
-    async (keyed: KeyedPublish) => {
-      await publishOne(keyed.event);
-      return { id: keyed.event.id, bodyHash: bodyHash(keyed.input) };
+  const { idempotencyTtlSeconds } = await api.get();
+  return idempotentByKey(
+    async (event: Event) => {
+      await publishOne(event);
+      return { id: event.id };
     },
-    {
-      persistenceStore: new CachePersistenceLayer({ client: shared.recordStore() }),
-      config: await idempotencyConfig(),
-      keyPrefix: `${shared.namespace}idempotency:events-api`,
-    },
+    { name: 'events-api', cache: shared, expiresAfterSeconds: idempotencyTtlSeconds },
   );
 });
 
 /** POST /events: one event, published once per Idempotency-Key. */
 async function acceptEvent(request: HttpRequest<EventInput>, lambda: Context): Promise<{ id: string }> {
-  const key = request.headers['idempotency-key'];
   const input = request.body;
+  const key = idempotencyKeyOf(request as HttpRequest<unknown>);
   if (key === undefined) {
     const event = { ...input, id: input.id ?? randomUUID() };
     await publishOne(event);
     return { id: event.id };
   }
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw badRequest('the Idempotency-Key header is invalid', [
-      {
-        path: 'idempotency-key',
-        message: 'must be 1-255 printable ASCII characters without spaces',
-        rule: 'format',
-      },
-    ]);
-  }
   const caller = callerOf(request as HttpRequest<unknown>);
-  const event = { ...input, id: input.id ?? eventIdFor(caller, key) };
+  // The id follows from the key, so that even a replay the records miss names the same event, stored once.
+  const event = { ...input, id: input.id ?? uuidFromKey(caller, key) };
   const once = await keyedPublish().catch(() => undefined);
   if (once) {
-    (await idempotencyConfig()).registerLambdaContext(lambda);
-    let answer: { id: string; bodyHash: string } | undefined;
     try {
-      answer = await once({ caller, key, input, event });
+      return await once({ caller, key, input: event, lambda });
     } catch (error) {
-      const name = (error as Error).name;
-      if (name === 'IdempotencyAlreadyInProgressError') {
-        throw new RequestRejected(409, 'a request with this Idempotency-Key is still in progress; retry', [
-          { path: 'idempotency-key', message: 'is in use by a request in progress', rule: 'idempotency' },
-        ]);
-      }
       // Its records unreachable: the event is sent anyway under the id the key gives, which the worker stores once.
-      if (name !== 'IdempotencyPersistenceLayerError') throw error;
-    }
-    if (answer) {
-      if (answer.bodyHash !== bodyHash(input)) {
-        throw new RequestRejected(422, 'this Idempotency-Key was used with another body', [
-          { path: 'idempotency-key', message: 'was used with another body', rule: 'idempotency' },
-        ]);
-      }
-      return { id: answer.id };
+      if ((error as Error).name !== IDEMPOTENCY_STORE_UNREACHABLE) throw error;
     }
   }
   await publishOne(event);
@@ -348,22 +286,23 @@ export const handler = createHttpHandler({
   config: { api },
   // Served also when the config is invalid, to say what is wrong with it.
   health,
+  healthPath: paths.health.path,
   routes: (route) => [
     route.post(
-      '/events',
+      paths.publish.path,
       { schema: eventInputSchema, maxBytes: ({ api }) => api.maxPayloadBytes },
       async (request, { lambda }) => ({ statusCode: 202, body: await acceptEvent(request, lambda) }),
     ),
     route.post(
-      '/events/batch',
+      paths.publishBatch.path,
       { schema: batchSchema, maxBytes: ({ api }) => api.maxBatchBytes },
       (request, { config }) => acceptBatch(request.body.events, config.api),
     ),
-    route.get('/events/stats', async (request, { config }) => ({
+    route.get(paths.stats.path, async (request, { config }) => ({
       statusCode: 200,
       body: await readStats(request.query, config.api),
     })),
-    route.get('/events/{id}', async (request, { config }) => ({
+    route.get(paths.read.path, async (request, { config }) => ({
       statusCode: 200,
       body: await readEvent(request.pathParameters.id, config.api),
     })),

@@ -1,4 +1,5 @@
 import {
+  EVENTS_DB_BREAKER,
   type Event,
   eventSchema,
   eventsCacheNamespace,
@@ -63,7 +64,7 @@ const cache = lazy(async () =>
 const dbBreaker = lazy(async () => {
   const shared = await cache();
   const breaker = await createConfiguredBreaker({
-    name: 'events-db',
+    name: EVENTS_DB_BREAKER,
     config: breakerConfig,
     store: shared ? redisStore(shared) : memoryStore(),
   });
@@ -117,6 +118,10 @@ async function store(event: Event): Promise<{ stored: StoredEvent; isNew: boolea
 export const handler = createSqsHandler({
   schema: eventSchema,
   retry,
+  // Bound by the stack, so no lookup of it is needed (nor granted); else found from the redrive policy.
+  ...(readOptionalBinding('deadLetterQueueUrl')
+    ? { deadLetterQueueUrl: readOptionalBinding('deadLetterQueueUrl')! }
+    : {}),
   handle: async ({ body, correlationId }) => {
     // The event's own id, else the one its message came with: stored and cached alike.
     const event = { ...body, correlationId: body.correlationId ?? correlationId };

@@ -12,6 +12,15 @@ export {
   RequestRejected,
   type RouteFactory,
 } from './createHttpHandler.ts';
+export {
+  callerOf,
+  IDEMPOTENCY_STORE_UNREACHABLE,
+  type IdempotentByKeyOptions,
+  idempotencyKeyOf,
+  idempotentByKey,
+  type KeyedCall,
+  uuidFromKey,
+} from './idempotency.ts';
 export { lazy } from './lazy.ts';
 export { RouteTable } from './router.ts';
 export { withPowertools } from './withPowertools.ts';
