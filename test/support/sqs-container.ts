@@ -4,7 +4,11 @@
 
 import { startPoller } from '@lambda-infra/shared/local/sqs';
 
+import { recordEnvironmentReads } from './recording.ts';
+
 const { CONTAINER_HANDLER, CONTAINER_QUEUE_URL, CONTAINER_FUNCTION, CONTAINER_BATCH_SIZE } = process.env;
+// The bindings the function's code reads, reported when it stops.
+const bindings = recordEnvironmentReads('LAMBDA_INFRA_');
 const { handler } = (await import(CONTAINER_HANDLER!)) as {
   handler: Parameters<typeof startPoller>[0]['handler'];
 };
@@ -22,6 +26,6 @@ process.once('disconnect', () => process.exit(1));
 process.on('message', async (message: { stop?: boolean }) => {
   if (!message.stop) return;
   await poller.stop();
-  process.send?.({ stopped: true, invocations: poller.invocations });
+  process.send?.({ stopped: true, invocations: poller.invocations, bindingsRead: [...bindings.read] });
   process.exit(0);
 });

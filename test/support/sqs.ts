@@ -143,7 +143,8 @@ export function usePoller(): { current: Poller | undefined } {
 export interface SqsContainer {
   /** Where its output went. */
   readonly log: string;
-  stop(): Promise<void>;
+  /** Stops it; resolves with the bindings (LAMBDA_INFRA_* variables) its code read. */
+  stop(): Promise<{ bindingsRead: string[] }>;
 }
 
 /**
@@ -186,12 +187,20 @@ export async function startSqsContainer(options: {
   return {
     log,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
+      if (child.exitCode !== null) return { bindingsRead: [] };
+      const report = new Promise<{ bindingsRead: string[] }>((r) =>
+        child.on('message', (m: { stopped?: boolean; bindingsRead?: string[] }) => {
+          if (m.stopped) r({ bindingsRead: m.bindingsRead ?? [] });
+        }),
+      );
       child.send({ stop: true });
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      const stopped = await Promise.race([
+        report,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000)),
+      ]);
       if (child.exitCode === null) kill();
       process.off('exit', kill);
+      return stopped ?? { bindingsRead: [] };
     },
   };
 }
