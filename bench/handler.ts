@@ -22,7 +22,7 @@ const WARM_ROUNDS = Number(process.env.BENCH_WARM_ROUNDS ?? 5);
 const WARM_INVOCATIONS = Number(process.env.BENCH_WARM_INVOCATIONS ?? 20_000);
 const OUT_DIR = resolve('bench/.build');
 
-async function bundle(entry: string, key: Key): Promise<{ file: string; bytes: number }> {
+export async function bundle(entry: string, key: string): Promise<{ file: string; bytes: number }> {
   const file = join(OUT_DIR, `handler-${key}.mjs`);
   await build({
     entryPoints: [entry],
@@ -43,7 +43,7 @@ async function bundle(entry: string, key: Key): Promise<{ file: string; bytes: n
   return { file, bytes: (await stat(file)).size };
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
+export function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['bench/invoke.ts', file, ...args], {
       env,

@@ -4,7 +4,12 @@
 import { pathToFileURL } from 'node:url';
 
 const [bundle, mode, countArg] = process.argv.slice(2);
-const event = {
+// Another request than POST /hello, and the status it must answer: BENCH_EVENT (JSON) and BENCH_STATUS.
+const given = process.env.BENCH_EVENT
+  ? (JSON.parse(process.env.BENCH_EVENT) as Record<string, unknown>)
+  : undefined;
+const expected = Number(process.env.BENCH_STATUS ?? 200);
+const hello = {
   version: '2.0',
   routeKey: 'POST /hello',
   rawPath: '/hello',
@@ -25,6 +30,7 @@ const event = {
   body: '{"name":"world"}',
   isBase64Encoded: false,
 };
+const event = given ? { ...hello, ...given } : hello;
 let n = 0;
 const context = () => ({
   functionName: 'bench',
@@ -43,7 +49,7 @@ const { handler } = await import(pathToFileURL(bundle!).href);
 const imported = performance.now();
 const first = await handler(event, context());
 const invoked = performance.now();
-if (first.statusCode !== 200) throw new Error(`the handler answered ${first.statusCode}: ${first.body}`);
+if (first.statusCode !== expected) throw new Error(`the handler answered ${first.statusCode}: ${first.body}`);
 
 const result: Record<string, number> = {
   importMs: imported - started,

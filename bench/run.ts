@@ -25,6 +25,11 @@ const benchmarks = [
     load: () => import('./handler.ts').then((m) => ({ run: m.benchHandler, table: m.handlerTable })),
   },
   {
+    name: 'events-api',
+    title: 'events-api: POST /events against a bare handler with the same validation and SendMessage',
+    load: () => import('./eventsApi.ts').then((m) => ({ run: m.benchEventsApi, table: m.eventsApiTable })),
+  },
+  {
     name: 'cache',
     title: 'Cache: get and set against raw @redis/client, L1 and getOrSet hits',
     load: () => import('./cache.ts').then((m) => ({ run: m.benchCache, table: m.cacheTable })),
