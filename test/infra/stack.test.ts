@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON.
 
+import { EVENTS_DB_BREAKER } from '@lambda-infra/db-migrate/events';
 import { eventsApiRoutes } from '@lambda-infra/events-api/routes';
 import { retryConfigSchema, retrySurvivalSeconds } from '@lambda-infra/shared/mq';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -152,6 +153,22 @@ describe.each(['dev', 'prod'])('the %s stack', (env) => {
     const [[, topic]] = resources(env, 'AWS::SNS::Topic') as [[string, Resources[string]]];
     expect(topic.Properties.KmsMasterKeyId).toBeDefined();
     templates[env]!.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it("shows the API's requests by status and latency, and alarms on the circuit the functions name", () => {
+    const [[, dashboard]] = resources(env, 'AWS::CloudWatch::Dashboard') as [[string, Resources[string]]];
+    const body = JSON.stringify(dashboard.Properties.DashboardBody).replaceAll('\\', '');
+    for (const metric of ['"4xx"', '"5xx"', '"Count"', '"Latency"', '"IntegrationLatency"']) {
+      expect(body).toContain(metric);
+    }
+    // The label makes the alarm a metric query: its metric is under Metrics[].MetricStat.
+    const circuit = resources(env, 'AWS::CloudWatch::Alarm')
+      .map(([, a]) => a.Properties.Metrics?.[0]?.MetricStat?.Metric)
+      .filter((m) => m?.MetricName === 'BreakerState');
+    expect(circuit).toHaveLength(2);
+    for (const metric of circuit) {
+      expect(metric.Dimensions).toContainEqual({ Name: 'breaker', Value: EVENTS_DB_BREAKER });
+    }
   });
 
   it('runs the cache serverless on Valkey: TLS only, encrypted at rest with its own key, IAM users only', () => {
