@@ -1,28 +1,9 @@
-import { EVENTS_DB_BREAKER, eventSchema, eventsCacheNamespace } from '@lambda-infra/db-migrate/events';
-import type { EventsDatabase } from '@lambda-infra/db-migrate/schema';
-import {
-  type Breaker,
-  breakerConfigDefaults,
-  breakerConfigSchema,
-  createConfiguredBreaker,
-  memoryStore,
-  redisStore,
-} from '@lambda-infra/shared/breaker';
-import {
-  cacheConfigDefaults,
-  cacheConfigSchema,
-  cacheHealthCheck,
-  cacheOptionsFromEnvironment,
-  createCache,
-} from '@lambda-infra/shared/cache';
-import { defineConfig, readBinding, readOptionalBinding } from '@lambda-infra/shared/config';
-import {
-  createDb,
-  dbConfigDefaults,
-  dbConfigSchema,
-  dbHealthCheck,
-  dbOptionsFromEnvironment,
-} from '@lambda-infra/shared/db';
+import { cache, db, dbBreaker } from '@lambda-infra/db-migrate/clients';
+import { eventSchema } from '@lambda-infra/db-migrate/events';
+import type { Breaker } from '@lambda-infra/shared/breaker';
+import { cacheHealthCheck } from '@lambda-infra/shared/cache';
+import { defineConfig, readBinding } from '@lambda-infra/shared/config';
+import { dbHealthCheck } from '@lambda-infra/shared/db';
 import { lazy } from '@lambda-infra/shared/handler';
 import { createPublisher } from '@lambda-infra/shared/mq';
 import { z } from 'zod';
@@ -55,46 +36,12 @@ export const apiConfigDefaults: ApiConfig = {
 };
 
 export const api = defineConfig({ component: 'api', schema: apiConfigSchema, defaults: apiConfigDefaults });
-const dbConfig = defineConfig({ component: 'db', schema: dbConfigSchema, defaults: dbConfigDefaults });
-const cacheConfig = defineConfig({
-  component: 'cache',
-  schema: cacheConfigSchema,
-  defaults: cacheConfigDefaults,
-});
-const breakerConfig = defineConfig({
-  component: 'breaker',
-  schema: breakerConfigSchema,
-  defaults: breakerConfigDefaults,
-});
-
 /** Where the API sends the events: the queue the stack binds (LAMBDA_INFRA_QUEUE_URL). */
 export const publisher = lazy(() =>
   createPublisher({ queueUrl: readBinding('queueUrl'), schema: eventSchema }),
 );
 
-export const db = lazy(async () => createDb<EventsDatabase>(dbOptionsFromEnvironment(await dbConfig.get())));
-
-/** The cache the worker writes stored events to, where the stack gives one; the API works without it. */
-export const cache = lazy(async () =>
-  readOptionalBinding('cacheUrl')
-    ? createCache({
-        ...cacheOptionsFromEnvironment(await cacheConfig.get()),
-        namespace: eventsCacheNamespace(readBinding('env')),
-      })
-    : undefined,
-);
-
-/** The worker's circuit around the database, by name and store: one outage opens it for every container. */
-export const dbBreaker = lazy(async () => {
-  const shared = await cache();
-  const breaker = await createConfiguredBreaker({
-    name: EVENTS_DB_BREAKER,
-    config: breakerConfig,
-    store: shared ? redisStore(shared) : memoryStore(),
-  });
-  await breaker.sync();
-  return breaker;
-});
+export { cache, db, dbBreaker };
 
 /** The circuits this container made so far, for its health report. */
 export async function breakersInUse(): Promise<Breaker[]> {

@@ -1,76 +1,21 @@
+import { cache, db, dbBreaker } from '@lambda-infra/db-migrate/clients';
 import {
-  EVENTS_DB_BREAKER,
   type Event,
   eventSchema,
-  eventsCacheNamespace,
   STORED_EVENT_TTL_SECONDS,
   type StoredEvent,
   storedEventKey,
   toStoredEvent,
 } from '@lambda-infra/db-migrate/events';
-import type { EventsDatabase } from '@lambda-infra/db-migrate/schema';
-import {
-  breakerConfigDefaults,
-  breakerConfigSchema,
-  createConfiguredBreaker,
-  memoryStore,
-  redisStore,
-} from '@lambda-infra/shared/breaker';
-import {
-  cacheConfigDefaults,
-  cacheConfigSchema,
-  cacheOptionsFromEnvironment,
-  createCache,
-} from '@lambda-infra/shared/cache';
-import { defineConfig, readBinding, readOptionalBinding } from '@lambda-infra/shared/config';
-import {
-  createDb,
-  dbConfigDefaults,
-  dbConfigSchema,
-  dbOptionsFromEnvironment,
-  sql,
-} from '@lambda-infra/shared/db';
-import { lazy } from '@lambda-infra/shared/handler';
+import { defineConfig, readOptionalBinding } from '@lambda-infra/shared/config';
+import { sql } from '@lambda-infra/shared/db';
 import { createSqsHandler, retryConfigDefaults, retryConfigSchema } from '@lambda-infra/shared/mq';
 import { eventMetrics } from '@lambda-infra/shared/observability';
 
 export { type Event, eventSchema, STORED_EVENT_TTL_SECONDS, storedEventKey };
 
-const dbConfig = defineConfig({ component: 'db', schema: dbConfigSchema, defaults: dbConfigDefaults });
-const cacheConfig = defineConfig({
-  component: 'cache',
-  schema: cacheConfigSchema,
-  defaults: cacheConfigDefaults,
-});
-const breakerConfig = defineConfig({
-  component: 'breaker',
-  schema: breakerConfigSchema,
-  defaults: breakerConfigDefaults,
-});
 /** The retry schedule, from /config/{env}/events-worker/retry: see README, "How long a message survives". */
 const retry = defineConfig({ component: 'retry', schema: retryConfigSchema, defaults: retryConfigDefaults });
-
-const db = lazy(async () => createDb<EventsDatabase>(dbOptionsFromEnvironment(await dbConfig.get())));
-/** The cache, where the stack gives one (LAMBDA_INFRA_CACHE_URL); the pipeline works without it. */
-const cache = lazy(async () =>
-  readOptionalBinding('cacheUrl')
-    ? createCache({
-        ...cacheOptionsFromEnvironment(await cacheConfig.get()),
-        namespace: eventsCacheNamespace(readBinding('env')),
-      })
-    : undefined,
-);
-/** One circuit around the database for every worker container, shared through Redis when there is a cache. */
-const dbBreaker = lazy(async () => {
-  const shared = await cache();
-  const breaker = await createConfiguredBreaker({
-    name: EVENTS_DB_BREAKER,
-    config: breakerConfig,
-    store: shared ? redisStore(shared) : memoryStore(),
-  });
-  await breaker.sync();
-  return breaker;
-});
 
 /**
  * Stores each event once by its id and counts it in its hour, in one transaction. Returns the event as stored
