@@ -9,6 +9,7 @@ import { dbConfigDefaults, dbOptionsFromEnvironment, dbOptionsFromUrl } from '..
 import { type MigrationStatus, Migrations, migrationsFromFolder } from '../db/migrations.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { startSsmEndpoint } from '../local/ssm/index.ts';
+import { startTwin } from '../local/twin/twin.ts';
 import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
 
 export const USAGE = `Usage: lambda-infra <command>
@@ -34,6 +35,19 @@ export const USAGE = `Usage: lambda-infra <command>
                  database comes from LAMBDA_INFRA_DB_HOST, _PORT, _NAME, _USER, _AUTH and _TLS
   local ssm      [--port N] [--host H] [--seed DIR]
                  run the local SSM endpoint (--seed: import every env of a config folder first)
+  dev            [--env ENV] [--port N] [--database-url URL] [--cache-url URL|off] [--watch] [--verbose]
+                 [--cloud-assembly DIR] [--state-dir DIR]
+                 run the stack on this machine from its synthesized template (cdk.out/ENV, synthesized when
+                 older than the code): parameters, queues, database, cache, functions, routes, event source
+                 mappings; Ctrl-C stops all of it
+  invoke         FUNCTION [--event FILE|-] [--env ENV]
+                 run one function of the running twin (or, with none running, alone) with an event
+  event          http [--method M] [--path P] [--body JSON] [--header NAME=VALUE]...
+  event          sqs [--body TEXT]... [--queue-arn ARN] [--attribute NAME=VALUE]
+                 print a sample event to stdout
+  status         [--env ENV] [--deployed]
+                 queues, dead letters, config drift, circuits, cache and /health of the running twin, or with
+                 --deployed of the stack in AWS
 
   DIR defaults to infra/config. A file named {component}.secure.json is a SecureString.
   SSM is reached through the SDK's usual settings: AWS_ENDPOINT_URL_SSM or AWS_ENDPOINT_URL, AWS_REGION,
@@ -53,7 +67,7 @@ const options = {
   prune: { type: 'boolean', default: false },
   'dry-run': { type: 'boolean', default: false },
   'exit-code': { type: 'boolean', default: false },
-  port: { type: 'string', default: '0' },
+  port: { type: 'string' },
   host: { type: 'string', default: '127.0.0.1' },
   seed: { type: 'string' },
   queue: { type: 'string' },
@@ -70,6 +84,19 @@ const options = {
   'endpoint-url': { type: 'string' },
   region: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
+  'database-url': { type: 'string' },
+  'cache-url': { type: 'string' },
+  watch: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  'cloud-assembly': { type: 'string' },
+  'state-dir': { type: 'string', default: '.lambda-infra' },
+  event: { type: 'string' },
+  method: { type: 'string', default: 'GET' },
+  path: { type: 'string', default: '/' },
+  body: { type: 'string', multiple: true },
+  header: { type: 'string', multiple: true },
+  'queue-arn': { type: 'string' },
+  deployed: { type: 'boolean', default: false },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -272,9 +299,7 @@ async function runDb(action: string | undefined, args: string[], values: Values,
 }
 
 async function runLocalSsm(values: Values, io: Io): Promise<number> {
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new UsageError(`--port must be 0-65535, got ${values.port}`);
+  const port = portOption(values.port, 0);
   const endpoint = await startSsmEndpoint({ port, host: values.host });
   if (values.seed) {
     const client = localClient(endpoint.url, endpoint.store.region);
@@ -299,6 +324,52 @@ async function runLocalSsm(values: Values, io: Io): Promise<number> {
   return 0;
 }
 
+function portOption(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new UsageError(`--port must be 0-65535, got ${raw}`);
+  return port;
+}
+
+async function runDev(values: Values, io: Io): Promise<number> {
+  const env = values.env ?? 'dev';
+  const twin = await startTwin({
+    env,
+    port: portOption(values.port, 3000),
+    host: values.host,
+    stateDir: values['state-dir'],
+    configDir: values.dir,
+    watch: values.watch,
+    verbose: values.verbose,
+    ...(values['cloud-assembly'] ? { cloudAssembly: values['cloud-assembly'] } : {}),
+    ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
+    ...(values['cache-url'] ? { cacheUrl: values['cache-url'] } : {}),
+    out: io.out,
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+    process.once('SIGHUP', resolve);
+  });
+  // A second Ctrl-C while stopping gives up waiting.
+  process.once('SIGINT', () => process.exit(130));
+  io.out('stopping ...');
+  await twin.stop();
+  io.out('stopped: nothing of the twin is left running');
+  return 0;
+}
+
+async function runInvoke(_f: string | undefined, _v: Values, _io: Io): Promise<number> {
+  throw new UsageError('todo');
+}
+function runEvent(_f: string | undefined, _v: Values, _io: Io): number {
+  throw new UsageError('todo');
+}
+async function runStatus(_v: Values, _io: Io): Promise<number> {
+  throw new UsageError('todo');
+}
+
 /** Runs one command line; resolves with the exit code. */
 export async function main(
   argv: string[],
@@ -315,6 +386,10 @@ export async function main(
     if (group === 'dlq') return await runDlq(action, values, io);
     if (group === 'db') return await runDb(action, rest, values, io);
     if (group === 'local' && action === 'ssm') return await runLocalSsm(values, io);
+    if (group === 'dev') return await runDev(values, io);
+    if (group === 'invoke') return await runInvoke(action, values, io);
+    if (group === 'event') return runEvent(action, values, io);
+    if (group === 'status') return await runStatus(values, io);
     throw new UsageError(`unknown command: ${positionals.join(' ')}`);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -27,6 +27,16 @@ export interface PollerOptions {
   timeoutSeconds?: number;
   /** Longest wait of one ReceiveMessage call on an empty queue (long polling, 0-20 s); default 20. */
   waitTimeSeconds?: number;
+  /**
+   * Invocations at once (the mapping's ScalingConfig MaximumConcurrency): that many batches are received and
+   * handled side by side. Default 1.
+   */
+  maxConcurrency?: number;
+  /**
+   * Whether the handler's `batchItemFailures` count (the mapping's FunctionResponseTypes has
+   * ReportBatchItemFailures); without it, a handler that returns deletes the whole batch. Default true.
+   */
+  reportBatchItemFailures?: boolean;
 }
 
 export interface Poller {
@@ -157,6 +167,7 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
         });
         return undefined;
       }
+      if (options.reportBatchItemFailures === false) return new Set();
       return new Set((outcome?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (error) {
       // As with Lambda: a function that throws leaves its whole batch to the visibility timeout.
@@ -170,7 +181,7 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
     }
   };
 
-  const loop = (async () => {
+  const poll = async () => {
     let failures = 0;
     while (running) {
       let messages: Message[];
@@ -210,7 +221,8 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
           );
       }
     }
-  })();
+  };
+  const loop = Promise.all(Array.from({ length: Math.max(1, options.maxConcurrency ?? 1) }, poll));
 
   return {
     get invocations() {
