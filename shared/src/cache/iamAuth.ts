@@ -35,7 +35,8 @@ export interface IamAuthOptions {
   clearTimer?: (handle: unknown) => void;
 }
 
-class NodeSha256 implements Checksum {
+/** SHA-256 for the SDK's signer, from node:crypto. */
+export class NodeSha256 implements Checksum {
   readonly #hash;
   constructor(secret?: SourceData) {
     this.#hash = secret ? createHmac('sha256', toBuffer(secret)) : createHash('sha256');

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -9,7 +9,19 @@ import { dbConfigDefaults, dbOptionsFromEnvironment, dbOptionsFromUrl } from '..
 import { type MigrationStatus, Migrations, migrationsFromFolder } from '../db/migrations.ts';
 import { classifyError, InfraError } from '../errors/index.ts';
 import { startSsmEndpoint } from '../local/ssm/index.ts';
-import { startTwin } from '../local/twin/twin.ts';
+import { invokeAlone } from '../local/twin/alone.ts';
+import { deployedStatus } from '../local/twin/deployed.ts';
+import { httpApiEvent, sqsEvent } from '../local/twin/events.ts';
+import {
+  driftSection,
+  formatStatus,
+  healthSection,
+  queueSection,
+  redisSections,
+  runningTwin,
+  type StatusSection,
+} from '../local/twin/status.ts';
+import { ensureCloudAssembly, startTwin } from '../local/twin/twin.ts';
 import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
 
 export const USAGE = `Usage: lambda-infra <command>
@@ -47,7 +59,7 @@ export const USAGE = `Usage: lambda-infra <command>
                  print a sample event to stdout
   status         [--env ENV] [--deployed]
                  queues, dead letters, config drift, circuits, cache and /health of the running twin, or with
-                 --deployed of the stack in AWS
+                 --deployed of the stack in AWS; exits 3 when something needs a look
 
   DIR defaults to infra/config. A file named {component}.secure.json is a SecureString.
   SSM is reached through the SDK's usual settings: AWS_ENDPOINT_URL_SSM or AWS_ENDPOINT_URL, AWS_REGION,
@@ -360,14 +372,168 @@ async function runDev(values: Values, io: Io): Promise<number> {
   return 0;
 }
 
-async function runInvoke(_f: string | undefined, _v: Values, _io: Io): Promise<number> {
-  throw new UsageError('todo');
+async function readEvent(source: string | undefined): Promise<unknown> {
+  if (source === undefined) return {};
+  const text =
+    source === '-'
+      ? await new Promise<string>((resolve, reject) => {
+          let data = '';
+          process.stdin.setEncoding('utf8');
+          process.stdin.on('data', (c: string) => (data += c));
+          process.stdin.on('end', () => resolve(data));
+          process.stdin.on('error', reject);
+        })
+      : await readFile(source, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--event ${source}: not JSON: ${(error as Error).message}`);
+  }
 }
-function runEvent(_f: string | undefined, _v: Values, _io: Io): number {
-  throw new UsageError('todo');
+
+async function runInvoke(name: string | undefined, values: Values, io: Io): Promise<number> {
+  if (!name) throw new UsageError('invoke takes FUNCTION');
+  const env = values.env ?? 'dev';
+  const event = await readEvent(values.event);
+  const twin = runningTwin(values['state-dir'], env);
+  if (twin) {
+    const response = await fetch(
+      `${twin.lambda}/2015-03-31/functions/${encodeURIComponent(name)}/invocations`,
+      {
+        method: 'POST',
+        body: JSON.stringify(event),
+      },
+    );
+    const text = await response.text();
+    if (response.status !== 200) {
+      io.err(`lambda-infra: ${(JSON.parse(text) as { message?: string }).message ?? text}`);
+      return 1;
+    }
+    if (response.headers.get('x-amz-function-error')) {
+      io.err(text);
+      return 1;
+    }
+    io.out(text);
+    return 0;
+  }
+  // No twin running: the function alone, with the template's literal variables and the caller's environment
+  // for the rest (AWS_ENDPOINT_URL_*, credentials, LAMBDA_INFRA_* bindings).
+  const dir = values['cloud-assembly'] ?? (await ensureCloudAssembly(process.cwd(), env, io.err));
+  const result = await invokeAlone(dir, name, event, (line) => io.err(line));
+  if (!result.ok) {
+    io.err(JSON.stringify(result.error));
+    return 1;
+  }
+  io.out(JSON.stringify(result.value));
+  return 0;
 }
-async function runStatus(_v: Values, _io: Io): Promise<number> {
-  throw new UsageError('todo');
+
+function keyValues(option: string, raw: string[] | string | undefined): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const entry of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+    const at = entry.indexOf('=');
+    if (at < 1) throw new UsageError(`--${option} takes NAME=VALUE, got ${entry}`);
+    pairs[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return pairs;
+}
+
+function runEvent(kind: string | undefined, values: Values, io: Io): number {
+  if (kind === 'http') {
+    const [body] = values.body ?? [];
+    const headers = keyValues('header', values.header);
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
+    const method = values.method.toUpperCase();
+    if (!/^[A-Z]+$/.test(method))
+      throw new UsageError(`--method must be an HTTP method, got ${values.method}`);
+    if (!values.path.startsWith('/')) throw new UsageError(`--path must start with /, got ${values.path}`);
+    io.out(
+      JSON.stringify(
+        httpApiEvent({
+          method,
+          url: values.path,
+          headers,
+          ...(body !== undefined ? { body } : {}),
+          routeKey: `${method} ${values.path.split('?')[0]}`,
+        }),
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  if (kind === 'sqs') {
+    const bodies = values.body ?? ['{}'];
+    const attributes = keyValues('attribute', values.attribute);
+    io.out(
+      JSON.stringify(
+        sqsEvent({ bodies, attributes, ...(values['queue-arn'] ? { queueArn: values['queue-arn'] } : {}) }),
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  throw new UsageError(`event takes http or sqs, got ${kind ?? '(none)'}`);
+}
+
+async function runStatus(values: Values, io: Io): Promise<number> {
+  const env = values.env ?? 'dev';
+  let sections: StatusSection[];
+  let heading: string;
+  if (values.deployed) {
+    const stackName = `lambda-infra-${env}`;
+    heading = `${stackName} in AWS (${values.region ?? process.env.AWS_REGION ?? 'no region'})`;
+    sections = await deployedStatus({
+      stackName,
+      env,
+      configDir: values.dir,
+      ...(values.region ? { region: values.region } : {}),
+    });
+  } else {
+    const twin = runningTwin(values['state-dir'], env);
+    if (!twin) {
+      io.err(
+        `lambda-infra: no twin of ${env} is running here (npm run dev starts one); --deployed shows the stack in AWS`,
+      );
+      return 1;
+    }
+    heading = `${twin.stackName}, the local twin (pid ${twin.pid}, since ${twin.startedAt})`;
+    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    const sqs = new SQSClient({ endpoint: twin.sqs, region: twin.region, credentials });
+    const ssm = new SSMClient({ endpoint: twin.ssm, region: twin.region, credentials });
+    try {
+      sections = [
+        await queueSection(sqs, twin.queues, async (q) => {
+          const inspected = (await (
+            await fetch(`${twin.sqs}/_fauxqs/queues/${encodeURIComponent(q.name)}`)
+          ).json()) as {
+            messages?: {
+              ready: { sentTimestamp: number }[];
+              delayed: { sentTimestamp: number }[];
+              inflight: { message: { sentTimestamp: number } }[];
+            };
+          };
+          const m = inspected.messages;
+          const sent = m
+            ? [...m.ready, ...m.delayed, ...m.inflight.map((i) => i.message)].map((x) => x.sentTimestamp)
+            : [];
+          return sent.length > 0 ? Date.now() - Math.min(...sent) : undefined;
+        }),
+        await driftSection(ssm, values.dir, env),
+        ...(twin.cache
+          ? await redisSections(twin.cache)
+          : [{ title: 'cache', lines: ['off: the twin runs without a cache'], problem: false }]),
+        await healthSection(() => fetch(`${twin.http}/health`, { signal: AbortSignal.timeout(5_000) })),
+      ];
+    } finally {
+      sqs.destroy();
+      ssm.destroy();
+    }
+  }
+  for (const line of formatStatus(heading, sections)) io.out(line);
+  return sections.some((s) => s.problem) ? 3 : 0;
 }
 
 /** Runs one command line; resolves with the exit code. */

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, resolve } from 'node:path';
@@ -630,7 +639,11 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       ],
     });
     const startedAt = new Date().toISOString();
-    const writeState = () => writeFileSync(stateFile, `${JSON.stringify(state(), null, 2)}\n`);
+    // Written whole and renamed into place: a reader never sees half of it.
+    const writeState = () => {
+      writeFileSync(`${stateFile}.tmp`, `${JSON.stringify(state(), null, 2)}\n`);
+      renameSync(`${stateFile}.tmp`, stateFile);
+    };
     writeState();
     const stateTimer = setInterval(writeState, 1_000);
     stateTimer.unref();
