@@ -68,10 +68,12 @@ describe('resolving template values against the local endpoints', () => {
     ).toBe('redis:6379');
     expect(
       resolveValue(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's own syntax, not JavaScript's.
         { 'Fn::Sub': '${AWS::Region}/${Queue.Arn}/${X}' },
         { ...context, refs: { ...context.refs, X: 'x' } },
       ),
     ).toBe(`us-east-1/${context.attributes.Queue.Arn}/x`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's own syntax, not JavaScript's.
     expect(resolveValue({ 'Fn::Sub': ['${A}-${AWS::StackName}', { A: 'a' }] }, context)).toBe(
       'a-lambda-infra-dev',
     );

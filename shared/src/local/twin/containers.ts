@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +41,9 @@ export interface FunctionPool {
 /**
  * The function's code laid out as Lambda does: its bundle in a task folder and each layer's `nodejs/node_modules`
  * packages beside it (the runtime puts /opt/nodejs/node_modules on the resolution path). The folder sits inside
- * the project, so the project's node_modules stands in for the SDK the Node.js runtime provides. The bundle is
- * copied, not linked: Node resolves a linked file's imports from where it really is.
+ * the project, so the project's node_modules stands in for the SDK the Node.js runtime provides. Bundle and
+ * layers are copied, not linked: Node resolves a linked file's imports from where it really is, and the cloud
+ * assembly may be anywhere.
  */
 export function layOutTask(fn: TwinFunction, tasksDir: string): string {
   const task = join(tasksDir, `${fn.name.replaceAll('/', '-')}-${randomUUID().slice(0, 8)}`);
@@ -60,11 +61,9 @@ export function layOutTask(fn: TwinFunction, tasksDir: string): string {
     for (const name of names) {
       const inner = name.startsWith('@') ? readdirSync(join(from, name)).map((n) => `${name}/${n}`) : [name];
       for (const pkg of inner) {
-        mkdirSync(join(modules, pkg, '..'), { recursive: true });
         // A later layer does not replace what an earlier one laid out, as in /opt.
-        try {
-          symlinkSync(join(from, pkg), join(modules, pkg), 'dir');
-        } catch {}
+        if (existsSync(join(modules, pkg))) continue;
+        cpSync(join(from, pkg), join(modules, pkg), { recursive: true, dereference: true });
       }
     }
   }

@@ -107,14 +107,37 @@ export function readCloudAssembly(dir: string): { stackName: string; template: a
   return { stackName, template: JSON.parse(readFileSync(join(dir, file), 'utf8')) };
 }
 
+function serviceNameOf(variables: Record<string, unknown> | undefined): string | undefined {
+  const name = variables?.POWERTOOLS_SERVICE_NAME ?? variables?.LAMBDA_INFRA_SERVICE;
+  return typeof name === 'string' ? name : undefined;
+}
+
+function readAssetManifest(dir: string, stackName: string): Record<string, string> {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, `${stackName}.assets.json`), 'utf8'));
+    return Object.fromEntries(
+      Object.entries<any>(manifest.files ?? {}).map(([hash, file]) => [hash, file.source?.path as string]),
+    );
+  } catch {
+    return {};
+  }
+}
+
 /** The twin's view of a synthesized stack. */
 export function readTwinTemplate(dir: string): TwinTemplate {
   const { stackName, template } = readCloudAssembly(dir);
   const resources: Record<string, any> = template.Resources ?? {};
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  // The CDK CLI notes each asset's folder on its resource; an app synthesized without the CLI does not, and
+  // then the asset manifest maps the S3 key's hash to the folder.
+  const assets = readAssetManifest(dir, stackName);
   const assetDir = (id: string) => {
     const path = resources[id]?.Metadata?.['aws:asset:path'];
-    return typeof path === 'string' ? join(dir, path) : undefined;
+    if (typeof path === 'string') return join(dir, path);
+    const p = resources[id]?.Properties ?? {};
+    const key = (p.Code ?? p.Content)?.S3Key;
+    const source = typeof key === 'string' ? assets[key.replace(/\.zip$/, '')] : undefined;
+    return source ? join(dir, source) : undefined;
   };
 
   const parameters = ofType('AWS::SSM::Parameter').map(([logicalId, r]) => ({
@@ -244,7 +267,11 @@ export function readTwinTemplate(dir: string): TwinTemplate {
     });
     functions.push({
       logicalId,
-      name: typeof p.FunctionName === 'string' ? p.FunctionName : segments.join('/') || logicalId,
+      // Without the CLI's path metadata, the service name the function logs under.
+      name:
+        typeof p.FunctionName === 'string'
+          ? p.FunctionName
+          : segments.join('/') || serviceNameOf(p.Environment?.Variables) || logicalId,
       handler: p.Handler ?? 'index.handler',
       codeDir,
       layerDirs,

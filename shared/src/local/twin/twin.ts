@@ -591,7 +591,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
 
     const runTriggers = async () => {
       for (const trigger of template.triggers) {
-        const pool = pools.get(trigger.functionId)!;
+        const pool = pools.get(trigger.functionId);
+        if (!pool)
+          throw new Error(`the trigger's function ${trigger.functionId} is not one the twin can run`);
         const result = await pool.invoke(trigger.event);
         if (!result.ok)
           throw new Error(
