@@ -89,6 +89,52 @@ describe('startPoller', () => {
     await vi.waitFor(() => expect(seen).toEqual(['"hello"']), { timeout: 5_000 });
   });
 
+  it('runs up to maxConcurrency batches at once, as the mapping scales, and no more', async () => {
+    const url = await queue();
+    let running = 0;
+    let most = 0;
+    let handled = 0;
+    poller.current = await startPoller({
+      queueUrl: url,
+      client: sqs,
+      batchSize: 1,
+      maxConcurrency: 3,
+      waitTimeSeconds: 1,
+      handler: async () => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 300));
+        running--;
+        handled++;
+        return { batchItemFailures: [] };
+      },
+    });
+    for (let i = 0; i < 9; i++)
+      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: `"${i}"` }));
+    await vi.waitFor(() => expect(handled).toBe(9), { timeout: 10_000 });
+    expect(most).toBe(3);
+    await vi.waitFor(async () => expect(await queueDepth(sqs, url)).toBe(0));
+  });
+
+  it('without ReportBatchItemFailures, deletes the whole batch when the function returns, failures and all', async () => {
+    const url = await queue({ VisibilityTimeout: '1' });
+    let deliveries = 0;
+    poller.current = await startPoller({
+      queueUrl: url,
+      client: sqs,
+      reportBatchItemFailures: false,
+      waitTimeSeconds: 1,
+      handler: async (event) => {
+        deliveries += event.Records.length;
+        return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+    });
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '"once"' }));
+    await vi.waitFor(async () => expect(await queueDepth(sqs, url)).toBe(0), { timeout: 5_000 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(deliveries).toBe(1);
+  });
+
   it('logs receive errors and backs off, then recovers when the queue answers again', async () => {
     const emulator = await startSqsEmulator();
     const { client, counts } = countingClient(emulator.url);
