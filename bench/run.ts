@@ -30,6 +30,11 @@ const benchmarks = [
     load: () => import('./eventsApi.ts').then((m) => ({ run: m.benchEventsApi, table: m.eventsApiTable })),
   },
   {
+    name: 'twin',
+    title: 'The local twin: start to ready, and POST to stored against a bare SQS + PostgreSQL loop',
+    load: () => import('./twin.ts').then((m) => ({ run: m.benchTwin, table: m.twinTable })),
+  },
+  {
     name: 'cache',
     title: 'Cache: get and set against raw @redis/client, L1 and getOrSet hits',
     load: () => import('./cache.ts').then((m) => ({ run: m.benchCache, table: m.cacheTable })),
