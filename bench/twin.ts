@@ -38,10 +38,14 @@ interface Running {
 
 async function start(stateDir: string): Promise<Running> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', stateDir], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', stateDir],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (c: Buffer) => {
@@ -92,7 +96,8 @@ async function drive(
   const stored = new Map<string, number>();
   const deadline = Date.now() + 120_000;
   while (stored.size < sentAt.size) {
-    if (Date.now() > deadline) throw new Error(`only ${stored.size} of ${sentAt.size} events stored in 120 s`);
+    if (Date.now() > deadline)
+      throw new Error(`only ${stored.size} of ${sentAt.size} events stored in 120 s`);
     const { rows } = await db.query<{ id: string; created_at: Date }>(
       'select id, created_at from events where id = any($1::uuid[])',
       [[...sentAt.keys()].filter((id) => !stored.has(id))],
@@ -116,7 +121,9 @@ async function bare(state: TwinState, db: pg.Client) {
     region: state.region,
     credentials: { accessKeyId: 'b', secretAccessKey: 'b' },
   });
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `bench-bare-${randomUUID().slice(0, 8)}` }));
+  const { QueueUrl } = await sqs.send(
+    new CreateQueueCommand({ QueueName: `bench-bare-${randomUUID().slice(0, 8)}` }),
+  );
   const pool = new pg.Pool({ connectionString: state.database, max: 2 });
   let running = true;
   // Two consumers, as the template's mapping has a maximum concurrency of 2.
@@ -157,7 +164,9 @@ async function bare(state: TwinState, db: pg.Client) {
   try {
     return await drive(db, async (event) => {
       const parsed = eventInputSchema.parse(event);
-      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ ...parsed, id: event.id }) }));
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ ...parsed, id: event.id }) }),
+      );
       return event.id;
     });
   } finally {
@@ -226,8 +235,14 @@ export function twinTable(result: TwinBenchResult): string {
     '',
     `| ${EVENTS} events, ${CONCURRENCY} at a time | events/s | POST → stored p50 ms | p99 ms |`,
     '|---|---|---|---|',
-    row('twin: HTTP → events-api → SQS → events-worker (batch 10, window 1 s, 2 at once) → PostgreSQL', result.rows.twin),
-    row('bare: SendMessage; receive up to 10 (no window), insert + count, delete (2 at once)', result.rows.bare),
+    row(
+      'twin: HTTP → events-api → SQS → events-worker (batch 10, window 1 s, 2 at once) → PostgreSQL',
+      result.rows.twin,
+    ),
+    row(
+      'bare: SendMessage; receive up to 10 (no window), insert + count, delete (2 at once)',
+      result.rows.bare,
+    ),
     '',
     `twin / bare: throughput ${result.ratios.throughput.toFixed(2)}, p50 latency ${result.ratios.p50.toFixed(2)}`,
   ].join('\n');
