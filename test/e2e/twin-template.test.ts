@@ -100,4 +100,33 @@ describe('the twin follows the synthesized template', () => {
     expect(await health.json()).toEqual({ message: 'Not Found' });
     expect((await fetch(`${twin.state.http}/events/stats`)).status).toBe(200);
   }, 150_000);
+
+  it('runs the same template on PGlite, the fallback database: migrated, and an event stored end to end', async () => {
+    const lite = await startTwin({
+      env: 'dev',
+      port: 0,
+      cloudAssembly: ASSEMBLY,
+      stateDir: join(DIR, 'state-pglite'),
+      database: 'pglite',
+      cacheUrl: 'off',
+      out: () => {},
+    });
+    try {
+      const posted = await fetch(`${lite.state.http}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'pglite.test', source: 'test', payload: { n: 1 } }),
+      });
+      expect(posted.status).toBe(202);
+      const { id } = (await posted.json()) as { id: string };
+      let stored: Response | undefined;
+      for (let i = 0; i < 200 && stored?.status !== 200; i++) {
+        stored = await fetch(`${lite.state.http}/events/${id}`);
+        if (stored.status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await stored!.json()).toMatchObject({ id, type: 'pglite.test', payload: { n: 1 } });
+    } finally {
+      await lite.stop();
+    }
+  }, 120_000);
 });

@@ -47,7 +47,8 @@ export const USAGE = `Usage: lambda-infra <command>
                  database comes from LAMBDA_INFRA_DB_HOST, _PORT, _NAME, _USER, _AUTH and _TLS
   local ssm      [--port N] [--host H] [--seed DIR]
                  run the local SSM endpoint (--seed: import every env of a config folder first)
-  dev            [--env ENV] [--port N] [--database-url URL] [--cache-url URL|off] [--watch] [--verbose]
+  dev            [--env ENV] [--port N] [--database-url URL | --database embedded|pglite]
+                 [--cache-url URL|off] [--watch] [--verbose]
                  [--cloud-assembly DIR] [--state-dir DIR]
                  run the stack on this machine from its synthesized template (cdk.out/ENV, synthesized when
                  older than the code): parameters, queues, database, cache, functions, routes, event source
@@ -97,6 +98,7 @@ const options = {
   region: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   'database-url': { type: 'string' },
+  database: { type: 'string' },
   'cache-url': { type: 'string' },
   watch: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
@@ -344,7 +346,21 @@ function portOption(raw: string | undefined, fallback: number): number {
   return port;
 }
 
+function databaseKind(raw: string): 'embedded' | 'pglite' {
+  if (raw !== 'embedded' && raw !== 'pglite')
+    throw new UsageError(`--database must be embedded or pglite, got ${raw}`);
+  return raw;
+}
+
+function checkCacheUrl(raw: string | undefined): void {
+  if (raw !== undefined && raw !== 'off' && !/^rediss?:\/\/[^/]+/.test(raw))
+    throw new UsageError(`--cache-url must be redis://HOST:PORT, rediss://HOST:PORT or off, got ${raw}`);
+}
+
 async function runDev(values: Values, io: Io): Promise<number> {
+  checkCacheUrl(values['cache-url']);
+  if (values['database-url'] && values.database)
+    throw new UsageError('--database-url and --database name two databases: give one');
   const env = values.env ?? 'dev';
   const twin = await startTwin({
     env,
@@ -356,6 +372,7 @@ async function runDev(values: Values, io: Io): Promise<number> {
     verbose: values.verbose,
     ...(values['cloud-assembly'] ? { cloudAssembly: values['cloud-assembly'] } : {}),
     ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
+    ...(values.database ? { database: databaseKind(values.database) } : {}),
     ...(values['cache-url'] ? { cacheUrl: values['cache-url'] } : {}),
     out: io.out,
   });

