@@ -43,6 +43,15 @@ describe("the twin's router: API Gateway HTTP API's rules for picking a route", 
     expect(matchRoute(routes, 'PUT', '/events')).toBeUndefined();
   });
 
+  it('keeps a parameter that is not valid percent-encoding as sent, and reads // as a path, not a host', () => {
+    expect(matchRoute(routes, 'GET', '/events/%E0%A4%A')?.pathParameters).toEqual({ id: '%E0%A4%A' });
+    expect(httpApiEvent({ method: 'GET', url: '//evil.example/events/1' })).toMatchObject({
+      rawPath: '//evil.example/events/1',
+      requestContext: { http: { path: '//evil.example/events/1' } },
+    });
+    expect(matchRoute(routes, 'GET', '//evil.example/events/1')).toBeUndefined();
+  });
+
   it('sends what no route matches to $default when the API has one', () => {
     expect(matchRoute([...routes, route('$default')], 'PUT', '/anything')?.route.routeKey).toBe('$default');
   });

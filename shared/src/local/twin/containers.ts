@@ -70,6 +70,25 @@ export function layOutTask(fn: TwinFunction, tasksDir: string): string {
   return task;
 }
 
+/** Task folders of processes that are gone (a twin killed before it could remove its own). */
+export function removeStaleTasks(tasksRoot: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tasksRoot);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      process.kill(Number(entry), 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(join(tasksRoot, entry), { recursive: true, force: true });
+    }
+  }
+}
+
 interface Container {
   child: ChildProcess;
   ready: Promise<void>;

@@ -4,6 +4,24 @@ import type { TwinRoute } from './template.ts';
 
 const TEXT = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|[^;]*\+(json|xml)))/i;
 
+/**
+ * A request target as a URL on this host: `//x/y` is the path `//x/y`, not the host `x` (as `new URL` would
+ * read it against a base).
+ */
+export function requestUrl(target: string): URL {
+  const path = target.startsWith('/') ? target : `/${target}`;
+  return new URL(`http://localhost${path}`);
+}
+
+/** A path segment decoded, or as sent when it is not valid percent-encoding. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 export interface HttpRequestShape {
   method: string;
   /** The path with its query string, as a client sends it: `/events/1?x=y`. */
@@ -22,7 +40,7 @@ export interface HttpRequestShape {
  * the body as text when its content type is text, JSON, XML or a form, else base64.
  */
 export function httpApiEvent(request: HttpRequestShape): APIGatewayProxyEventV2 {
-  const url = new URL(request.url, 'http://localhost');
+  const url = requestUrl(request.url);
   const headers: Record<string, string> = {};
   let cookies: string[] | undefined;
   for (const [name, value] of Object.entries(request.headers ?? {})) {
@@ -144,7 +162,7 @@ export function matchRoute(routes: TwinRoute[], method: string, path: string): R
       const greedyName = /^\{(.+)\+\}$/.exec(part)?.[1];
       if (greedyName) {
         if (i !== pattern.length - 1 || segments.length <= i) matched = false;
-        else pathParameters[greedyName] = decodeURIComponent(segments.slice(i).join('/'));
+        else pathParameters[greedyName] = decodeSegment(segments.slice(i).join('/'));
         greedy = 1;
         break;
       }
@@ -156,7 +174,7 @@ export function matchRoute(routes: TwinRoute[], method: string, path: string): R
       const name = /^\{(.+)\}$/.exec(part)?.[1];
       if (name) {
         if (segment === '') matched = false;
-        else pathParameters[name] = decodeURIComponent(segment);
+        else pathParameters[name] = decodeSegment(segment);
       } else if (part === segment) literal++;
       else matched = false;
       if (!matched) break;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionPool, InvokeResult } from './containers.ts';
-import { httpApiEvent, matchRoute } from './events.ts';
+import { httpApiEvent, matchRoute, requestUrl } from './events.ts';
 import type { TwinRoute } from './template.ts';
 
 /** API Gateway's own limit on a request's payload. */
@@ -80,7 +80,7 @@ export async function startHttpApi(options: {
 }): Promise<HttpApi> {
   const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = requestUrl(req.url ?? '/').pathname;
     const method = req.method ?? 'GET';
     const chunks: Buffer[] = [];
     let size = 0;

@@ -24,7 +24,13 @@ import { CORRELATION_ATTRIBUTE } from '../../observability/correlation.ts';
 import { type SqsEmulator, startSqsEmulator } from '../sqs/emulator.ts';
 import { type Poller, startPoller } from '../sqs/startPoller.ts';
 import { type SsmEndpoint, startSsmEndpoint } from '../ssm/server.ts';
-import { type ContainerLine, type FunctionPool, type InvokeResult, startFunctionPool } from './containers.ts';
+import {
+  type ContainerLine,
+  type FunctionPool,
+  type InvokeResult,
+  removeStaleTasks,
+  startFunctionPool,
+} from './containers.ts';
 import { type HttpApi, type RequestLine, startHttpApi } from './gateway.ts';
 import {
   externalPostgres,
@@ -81,7 +87,7 @@ export interface TwinState {
   ssm: string;
   sqs: string;
   cache?: string;
-  database: string;
+  database?: string;
   queues: {
     logicalId: string;
     name: string;
@@ -173,6 +179,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       `a twin of ${options.env} already runs from ${stateDir} (pid ${running.pid}, ${running.http}); stop it first`,
     );
   for (const line of stopLeftovers(stateFile)) out(line);
+  removeStaleTasks(join(projectDir, '.lambda-infra', 'tasks'));
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => {});
@@ -197,20 +204,38 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     stoppers.push(async () => sqs.destroy());
 
     const databaseName = dbNameOf(template) ?? 'postgres';
-    const database: LocalDatabase = options.databaseUrl
-      ? await externalPostgres(options.databaseUrl)
-      : await startLocalDatabase({
-          dataDir: stateDir,
-          database: databaseName,
-          ...(options.database ? { kind: options.database } : {}),
-          ...(options.verbose ? { onLog: (line: string) => out(`postgres ${line}`) } : {}),
-          onFallback: (why) => out(`embedded PostgreSQL did not start (${why}); trying PGlite`),
-        });
+    // A database and a cache only where the template has one, or a function is bound to one.
+    const uses = (type: string, binding: string) =>
+      Object.keys(template.standIns).some((t) => t.startsWith(type)) ||
+      template.functions.some((f) => binding in f.environment);
+    const none = (what: string) => ({
+      description: `none: the template has no ${what}`,
+      host: '127.0.0.1',
+      port: 0,
+      database: '',
+      user: '',
+      trust: true,
+      pids: () => [],
+      stop: async () => {},
+    });
+    const database: LocalDatabase = !uses('AWS::RDS', 'LAMBDA_INFRA_DB_HOST')
+      ? none('database')
+      : options.databaseUrl
+        ? await externalPostgres(options.databaseUrl)
+        : await startLocalDatabase({
+            dataDir: stateDir,
+            database: databaseName,
+            ...(options.database ? { kind: options.database } : {}),
+            ...(options.verbose ? { onLog: (line: string) => out(`postgres ${line}`) } : {}),
+            onFallback: (why) => out(`embedded PostgreSQL did not start (${why}); trying PGlite`),
+          });
     stoppers.push(() => database.stop());
 
     let cache: LocalCache;
     const redisServer = findOnPath('redis-server');
-    if (options.cacheUrl && options.cacheUrl !== 'off') {
+    if (!uses('AWS::ElastiCache', 'LAMBDA_INFRA_CACHE_URL')) {
+      cache = none('cache');
+    } else if (options.cacheUrl && options.cacheUrl !== 'off') {
       cache = {
         description: `${options.cacheUrl} (--cache-url)`,
         url: options.cacheUrl,
@@ -641,7 +666,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       ssm: ssm.url,
       sqs: sqsEmulator.url,
       ...(cache.url ? { cache: cache.url } : {}),
-      database: `postgres://${database.user}@${database.host}:${database.port}/${database.database}`,
+      ...(database.port
+        ? { database: `postgres://${database.user}@${database.host}:${database.port}/${database.database}` }
+        : {}),
       queues,
       functions: [...pools.values()].map((p) => p.fn.name),
       pids: [
