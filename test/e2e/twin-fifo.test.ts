@@ -87,6 +87,7 @@ const template = {
     Settings: {
       Type: 'AWS::SSM::Parameter',
       Properties: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's own syntax, not JavaScript's.
         Name: { 'Fn::Sub': '/config/${AWS::StackName}/settings' },
         Type: 'String',
         Value: '{"mode":"fifo"}',
@@ -95,6 +96,7 @@ const template = {
     producer: fn('producer', 3, {
       QUEUE_URL: { Ref: 'Queue' },
       QUEUE_ARN: { 'Fn::GetAtt': ['Queue', 'Arn'] },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's own syntax, not JavaScript's.
       GREETING: { 'Fn::Sub': 'hello from ${AWS::StackName} in ${AWS::Region}' },
     }),
     consumer: fn('consumer', 3, { OUT_FILE: RECEIVED }),
