@@ -178,6 +178,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     throw new Error(
       `a twin of ${options.env} already runs from ${stateDir} (pid ${running.pid}, ${running.http}); stop it first`,
     );
+  const port = options.port ?? 3000;
+  // Before anything starts: a port that is taken is the most common way a second `npm run dev` fails.
+  if (port !== 0) await checkPortFree(host, port);
   for (const line of stopLeftovers(stateFile)) out(line);
   removeStaleTasks(join(projectDir, '.lambda-infra', 'tasks'));
   const stoppers: (() => Promise<void>)[] = [];
@@ -646,7 +649,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     await runTriggers();
     await startPollers();
     const httpApi: HttpApi = await startHttpApi({
-      port: options.port ?? 3000,
+      port,
       host,
       routes: () => template.routes,
       pool: (id) => pools.get(id),
@@ -801,6 +804,22 @@ function stopLeftovers(stateFile: string): string[] {
   }
   rmSync(stateFile, { force: true });
   return stopped;
+}
+
+function checkPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} on ${host} is taken: stop what listens there, or pass --port N (0: any free port)`
+            : `port ${port} on ${host}: ${error.message}`,
+        ),
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }
 
 function dbNameOf(template: TwinTemplate): string | undefined {
