@@ -253,6 +253,38 @@ describe('the twin of a template that is not the reference stack', () => {
     expect(lines.join('\n')).toMatch(/consumer +- +message \S+ -> failed on delivery 2 of 2/);
   }, 60_000);
 
+  it("serves Lambda's Invoke API: by name, qualified name or ARN, async and dry runs, and its errors", async () => {
+    const invoke = (target: string, body: string, headers: Record<string, string> = {}) =>
+      fetch(`${twin.state.lambda}/2015-03-31/functions/${encodeURIComponent(target)}/invocations`, {
+        method: 'POST',
+        headers,
+        body,
+      });
+    const event = JSON.stringify({ rawPath: '/env' });
+    for (const target of [
+      'producer',
+      'producer:$LATEST',
+      'arn:aws:lambda:us-east-1:000000000000:function:producer',
+    ]) {
+      const response = await invoke(target, event);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ statusCode: 200 });
+    }
+    expect((await invoke('producer', event, { 'x-amz-invocation-type': 'Event' })).status).toBe(202);
+    expect((await invoke('producer', event, { 'x-amz-invocation-type': 'DryRun' })).status).toBe(204);
+    const unknown = await invoke('nope', event);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-amzn-errortype')).toBe('ResourceNotFoundException');
+    const bad = await invoke('producer', '{not json');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-amzn-errortype')).toBe('InvalidRequestContentException');
+    const failed = await invoke('producer', JSON.stringify({ rawPath: '/send', body: 'not json' }));
+    expect(failed.status).toBe(200);
+    expect(failed.headers.get('x-amz-function-error')).toBe('Unhandled');
+    expect(await failed.json()).toMatchObject({ errorType: 'SyntaxError' });
+    expect((await fetch(`${twin.state.lambda}/2015-03-31/functions`)).status).toBe(404);
+  });
+
   it('stops a function at its timeout and answers 500, as API Gateway does when Lambda fails', async () => {
     const started = Date.now();
     const response = await fetch(`${twin.state.http}/slow`);

@@ -389,7 +389,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
         );
         return;
       }
-      const name = decodeURIComponent(match[1]!).split(':').pop()!;
+      // A name, a name with a qualifier, or an ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
+      const target = decodeURIComponent(match[1]!).split(':');
+      const name = (target[0] === 'arn' ? target[6] : target[0]) ?? '';
       const pool = [...pools.values()].find((p) => p.fn.name === name || p.fn.logicalId === name);
       if (!pool) {
         res.writeHead(404, {
@@ -412,6 +414,21 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           'x-amzn-errortype': 'InvalidRequestContentException',
         });
         res.end(JSON.stringify({ message: 'Could not parse request body into json' }));
+        return;
+      }
+      const invocationType = req.headers['x-amz-invocation-type'] ?? 'RequestResponse';
+      if (invocationType === 'DryRun') {
+        res.writeHead(204).end();
+        return;
+      }
+      if (invocationType === 'Event') {
+        // Asynchronous: accepted now, run after, as Lambda's queue for async invocations does.
+        res.writeHead(202, { 'content-type': 'application/json' }).end();
+        const result = await pool.invoke(event);
+        if (!result.ok)
+          out(
+            `${pool.fn.name.padEnd(14)} -  async invoke failed: ${result.error.errorType}: ${result.error.errorMessage}`,
+          );
         return;
       }
       const result = await pool.invoke(event);
