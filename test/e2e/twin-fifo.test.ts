@@ -5,6 +5,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startTwin, type Twin } from '@lambda-infra/shared/local/twin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../shared/src/cli/main.ts';
 import { until } from '../support/sqs.ts';
 
 // A stack that is not ours, written as CloudFormation would have it (a FIFO queue with a FIFO dead-letter
@@ -14,6 +15,8 @@ const DIR = mkdtempSync(join(tmpdir(), 'lambda-infra-twin-fifo-'));
 chmodSync(DIR, 0o755);
 const ASSEMBLY = join(DIR, 'cdk.out');
 const RECEIVED = join(DIR, 'received.jsonl');
+const EVENT_FILE = join(DIR, 'env-event.json');
+writeFileSync(EVENT_FILE, JSON.stringify({ rawPath: '/env' }));
 
 const PRODUCER = `
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -283,6 +286,33 @@ describe('the twin of a template that is not the reference stack', () => {
     expect(failed.headers.get('x-amz-function-error')).toBe('Unhandled');
     expect(await failed.json()).toMatchObject({ errorType: 'SyntaxError' });
     expect((await fetch(`${twin.state.lambda}/2015-03-31/functions`)).status).toBe(404);
+  });
+
+  it('invokes a function alone with no twin running: literal and pseudo-parameter values, the rest named as unset', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const previous = process.env.GREETING;
+    const code = await main(
+      [
+        'invoke',
+        'producer',
+        '--env',
+        'fifo',
+        '--state-dir',
+        join(DIR, 'no-twin'),
+        '--cloud-assembly',
+        ASSEMBLY,
+        '--event',
+        EVENT_FILE,
+      ],
+      { out: (l) => out.push(l), err: (l) => err.push(l) },
+    );
+    expect(previous).toBeUndefined();
+    expect(code).toBe(0);
+    const env = JSON.parse((JSON.parse(out.join('')) as { body: string }).body) as Record<string, string>;
+    expect(env.GREETING).toBe('hello from fifo-stack in us-east-1');
+    expect(env.QUEUE_URL).toBeUndefined();
+    expect(err.join('\n')).toMatch(/QUEUE_URL left unset: it refers to Ref Queue/);
   });
 
   it('stops a function at its timeout and answers 500, as API Gateway does when Lambda fails', async () => {
