@@ -149,10 +149,17 @@ beforeAll(async () => {
     mkdirSync(join(ASSEMBLY, `asset.${name}`));
     writeFileSync(join(ASSEMBLY, `asset.${name}`, 'index.mjs'), code);
   }
+  // A config folder with one SecureString, as infra/config keeps them (git-ignored, never in the template).
+  mkdirSync(join(DIR, 'config', 'fifo', 'producer'), { recursive: true });
+  writeFileSync(
+    join(DIR, 'config', 'fifo', 'producer', 'token.secure.json'),
+    JSON.stringify({ token: 's3cret' }),
+  );
   twin = await startTwin({
     env: 'fifo',
     port: 0,
     cloudAssembly: ASSEMBLY,
+    configDir: join(DIR, 'config'),
     stateDir: join(DIR, 'state'),
     out: (l) => lines.push(l),
   });
@@ -211,8 +218,15 @@ describe('the twin of a template that is not the reference stack', () => {
     expect(env.POWERTOOLS_DEV).toBeUndefined(); // set in this test process, not in the function's
     const ssm = new SSMClient({ endpoint: twin.state.ssm, region: twin.state.region });
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: '/config/fifo-stack/settings' }));
-    ssm.destroy();
     expect(Parameter?.Value).toBe('{"mode":"fifo"}');
+    const secure = await ssm.send(
+      new GetParameterCommand({ Name: '/config/fifo/producer/token', WithDecryption: true }),
+    );
+    expect(secure.Parameter).toMatchObject({ Type: 'SecureString', Value: '{"token":"s3cret"}' });
+    expect(lines.join('\n')).toMatch(
+      /1 parameter\(s\) of the template, 1 SecureString\(s\) of infra\/config/,
+    );
+    ssm.destroy();
   });
 
   it('delivers a message group in order through the mapping, and dead-letters a failing one after maxReceiveCount', async () => {

@@ -129,6 +129,43 @@ describe('function containers of the twin', () => {
 });
 
 describe("the twin's HTTP API", () => {
+  it("answers 503 at API Gateway's integration timeout while a slower function goes on", async () => {
+    const fn = pool('patient', CODE, { timeoutSeconds: 5 });
+    const routes = [
+      {
+        method: 'POST',
+        path: '/wait',
+        routeKey: 'POST /wait',
+        functionId: 'patient',
+        authorization: 'NONE',
+        payloadFormatVersion: '2.0',
+      },
+    ];
+    const api = await startHttpApi({
+      port: 0,
+      host: '127.0.0.1',
+      routes: () => routes,
+      pool: () => fn,
+      onRequest: () => {},
+      integrationTimeoutMs: 300,
+    });
+    try {
+      const started = Date.now();
+      const response = await fetch(`${api.url}/wait`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sleepMs: 2_000 }),
+      }).then(async (r) => ({
+        status: r.status,
+        body: await r.text(),
+      }));
+      expect(response).toEqual({ status: 503, body: '{"message":"Service Unavailable"}' });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('routes by the template, answers as API Gateway does, and refuses what API Gateway refuses', async () => {
     const fn = pool('web');
     const routes = [

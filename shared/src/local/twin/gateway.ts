@@ -77,6 +77,8 @@ export async function startHttpApi(options: {
   routes: () => TwinRoute[];
   pool: (functionId: string) => FunctionPool | undefined;
   onRequest: (line: RequestLine) => void;
+  /** How long a request waits for its function; default 30 s, API Gateway's limit for an HTTP API. */
+  integrationTimeoutMs?: number;
 }): Promise<HttpApi> {
   const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
@@ -110,7 +112,28 @@ export async function startHttpApi(options: {
       routeKey: match.route.routeKey,
       pathParameters: match.pathParameters,
     });
-    const result = await pool.invoke(event, { requestId: event.requestContext.requestId });
+    // API Gateway waits at most its integration timeout (30 s for an HTTP API), then answers 503 while the
+    // function goes on.
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      pool.invoke(event, { requestId: event.requestContext.requestId }),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), options.integrationTimeoutMs ?? 30_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      send(res, 503, '{"message":"Service Unavailable"}');
+      options.onRequest({
+        function: pool.fn.name,
+        method,
+        path,
+        status: 503,
+        durationMs: Date.now() - started,
+        error: 'the integration timed out (API Gateway waits 30 s at most)',
+      });
+      return;
+    }
     const response = toHttpResponse(result);
     res.writeHead(response.status, {
       ...response.headers,

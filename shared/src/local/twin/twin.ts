@@ -566,6 +566,11 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
         });
       }
 
+      for (const route of next.routes.filter((r) => r.payloadFormatVersion !== '2.0'))
+        warnings.push(
+          `${route.routeKey}: payload format ${route.payloadFormatVersion} is served as 2.0 here; only 2.0 is emulated`,
+        );
+
       // Functions: a pool each, its containers started on first use.
       const seen = new Set<string>();
       for (const fn of next.functions) {
