@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,74 @@ describe('a twin that was killed', () => {
       process.kill(-first.child.pid!, 'SIGINT');
       expect(await exited).toBe(0);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('a twin whose cache or database is paused', () => {
+  it('keeps answering with the cache paused, and answers 503 with Retry-After while the database is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lambda-infra-twin-paused-'));
+    chmodSync(dir, 0o755);
+    const twin = await startDev(dir);
+    const pidOf = (program: RegExp) =>
+      twin.state.pids.find((pid) => {
+        try {
+          return program.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+        } catch {
+          return false;
+        }
+      })!;
+    const redis = pidOf(/redis-server/);
+    // The postmaster and its backends: pausing the postmaster alone leaves open connections answering.
+    const postmaster = pidOf(/postgres/);
+    const postgres = () => [
+      postmaster,
+      ...spawnSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)])
+        .stdout.toString()
+        .split('\n')
+        .map(Number)
+        .filter(Boolean),
+    ];
+    const signal = (pids: number[], name: NodeJS.Signals) => {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, name);
+        } catch {}
+      }
+    };
+    const post = (n: number) =>
+      fetch(`${twin.state.http}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'paused.test', source: 'test', payload: { n } }),
+      });
+    try {
+      expect((await post(0)).status).toBe(202);
+      process.kill(redis, 'SIGSTOP');
+      const started = Date.now();
+      const posted = await post(1);
+      expect(posted.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const { id } = (await posted.json()) as { id: string };
+      // Stored and read back through the database while the cache does not answer.
+      await until(async () => (await fetch(`${twin.state.http}/events/${id}`)).status === 200, 30_000);
+      process.kill(redis, 'SIGCONT');
+
+      const paused = postgres();
+      signal(paused, 'SIGSTOP');
+      const read = await fetch(`${twin.state.http}/events/00000000-0000-4000-8000-000000000000`);
+      expect(read.status).toBe(503);
+      expect(Number(read.headers.get('retry-after'))).toBeGreaterThan(0);
+      const health = await fetch(`${twin.state.http}/health`);
+      expect(health.status).toBe(503);
+      signal(paused, 'SIGCONT');
+      await until(async () => (await fetch(`${twin.state.http}/health`)).status === 200, 30_000);
+    } finally {
+      signal([redis, ...postgres()], 'SIGCONT');
+      const exited = new Promise<number | null>((r) => twin.child.once('exit', (code) => r(code)));
+      process.kill(-twin.child.pid!, 'SIGINT');
+      expect(await exited).toBe(0);
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
