@@ -26,6 +26,9 @@ const [file, exported] = [handlerName.slice(0, dot), handlerName.slice(dot + 1)]
 const path = ['.mjs', '.js', '.cjs'].map((ext) => join(taskDir, file + ext)).find((p) => existsSync(p));
 
 process.once('disconnect', () => process.exit(0));
+// A Ctrl-C reaches the whole process group: the supervisor stops its containers itself, after the HTTP API and
+// the pollers, so none dies in the middle of an invocation it was still given.
+process.on('SIGINT', () => {});
 try {
   if (!path)
     throw Object.assign(new Error(`Cannot find module '${file}' in ${taskDir}`), {

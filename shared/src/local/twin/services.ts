@@ -261,7 +261,9 @@ export async function startRedisServer(binary: string): Promise<LocalCache> {
   const child = spawn(
     binary,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // A process group of its own: a Ctrl-C meant for the twin does not stop the cache under the functions
+    // before the twin stops them.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let output = '';
   await new Promise<void>((resolve, reject) => {

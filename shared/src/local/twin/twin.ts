@@ -184,7 +184,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
   for (const line of stopLeftovers(stateFile)) out(line);
   removeStaleTasks(join(projectDir, '.lambda-infra', 'tasks'));
   const stoppers: (() => Promise<void>)[] = [];
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => {});
   };
 
@@ -270,6 +272,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     let warnings: string[] = [];
 
     const onLine = (line: ContainerLine) => {
+      // What functions say while everything stops under them (a database gone, a cache closed) is not news.
+      if (stopping && !options.verbose) return;
       let record: Record<string, unknown> | undefined;
       try {
         const parsed = JSON.parse(line.line) as unknown;
