@@ -52,7 +52,8 @@ async function createDatabaseIfMissing(options: pg.ClientConfig, name: string): 
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this pid runs (EPERM: it does, as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -4,6 +4,7 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createClient } from '@redis/client';
 import { diffConfig } from '../../config/folder.ts';
+import { isAlive } from './services.ts';
 import type { TwinState } from './twin.ts';
 
 /** One part of the status screen: a title, one line per item, and whether anything in it needs a look. */
@@ -11,15 +12,6 @@ export interface StatusSection {
   title: string;
   lines: string[];
   problem: boolean;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The state file of the twin of `env` that is running now, if one is. */
