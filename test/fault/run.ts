@@ -27,7 +27,7 @@ import { createDb, Migrations, migrationsFromFolder, sql } from '@lambda-infra/s
 import { withDeadline } from '@lambda-infra/shared/errors';
 import { startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { createPublisher, DLQ_REASON_ATTRIBUTES } from '@lambda-infra/shared/mq';
+import { createPublisher, DLQ_REASON_ATTRIBUTES, readQueueDepth } from '@lambda-infra/shared/mq';
 import { environments } from '../../infra/lib/settings.ts';
 import { postgresServer, redisServer } from '../support/servers.ts';
 
@@ -278,21 +278,8 @@ for (const fault of faults) {
 
 // --- wait for the end: every valid event stored and every poison message dead-lettered, or the time is up -----
 const depth = async (url: string) => {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
-    Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
-  );
+  const { visible, inFlight, delayed } = await readQueueDepth(sqs, url);
+  return visible + inFlight + delayed;
 };
 let lastLog = 0;
 while (Date.now() < deadline) {

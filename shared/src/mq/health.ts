@@ -1,5 +1,6 @@
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { HealthCheck } from '../health/index.ts';
+import { readQueueDepth } from './queues.ts';
 
 export interface QueueHealthOptions {
   queueUrl: string;
@@ -11,12 +12,6 @@ export interface QueueHealthOptions {
   critical?: boolean;
   timeoutMs?: number;
 }
-
-const DEPTH = [
-  'ApproximateNumberOfMessages',
-  'ApproximateNumberOfMessagesNotVisible',
-  'ApproximateNumberOfMessagesDelayed',
-] as const;
 
 const nameOf = (url: string) => url.split('/').at(-1) ?? url;
 
@@ -31,24 +26,21 @@ export function queueHealthCheck(options: QueueHealthOptions): HealthCheck {
       maxAttempts: 1,
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
     });
-    const { Attributes = {} } = await client.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: [...DEPTH] }),
-    );
-    return DEPTH.map((name) => Number(Attributes[name] ?? 0)) as [number, number, number];
+    return readQueueDepth(client, url);
   };
   return {
     name: 'queue',
     critical: options.critical ?? true,
     timeoutMs: options.timeoutMs ?? 2_000,
     async check() {
-      const [[visible, inFlight, delayed], dead] = await Promise.all([
+      const [{ visible, inFlight, delayed }, dead] = await Promise.all([
         depth(options.queueUrl),
         options.deadLetterQueueUrl ? depth(options.deadLetterQueueUrl) : undefined,
       ]);
       const parts = [
         `${nameOf(options.queueUrl)}: ${visible} visible, ${inFlight} in flight, ${delayed} delayed`,
       ];
-      const deadLetters = dead ? dead[0] + dead[1] + dead[2] : 0;
+      const deadLetters = dead ? dead.visible + dead.inFlight + dead.delayed : 0;
       if (options.deadLetterQueueUrl) parts.push(`dead letters: ${deadLetters}`);
       return { status: deadLetters > 0 ? 'degraded' : 'healthy', message: parts.join('; ') };
     },

@@ -27,6 +27,7 @@ export {
 } from './deadLetters.ts';
 export { type QueueHealthOptions, queueHealthCheck } from './health.ts';
 export { MAX_BODY_DEPTH } from './limits.ts';
+export { type QueueDepth, readQueueDepth } from './queues.ts';
 export {
   backoffSeconds,
   type RetryConfig,

@@ -1,4 +1,4 @@
-import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /** arn:aws:sqs:{region}:{account}:{name} -> name and account. */
 export function parseQueueArn(arn: string): { name: string; account: string } {
@@ -23,5 +23,30 @@ export function queueUrlResolver(client: SQSClient): (arn: string) => Promise<st
       urls.set(arn, url);
     }
     return url;
+  };
+}
+
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+  delayed: number;
+}
+
+/** A queue's depth from GetQueueAttributes: visible, in flight (received, not yet deleted) and delayed. */
+export async function readQueueDepth(client: SQSClient, queueUrl: string): Promise<QueueDepth> {
+  const { Attributes = {} } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return {
+    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
   };
 }

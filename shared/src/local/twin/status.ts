@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createClient } from '@redis/client';
 import { diffConfig } from '../../config/folder.ts';
+import { readQueueDepth } from '../../mq/queues.ts';
 import { isAlive } from './services.ts';
 import type { TwinState } from './twin.ts';
 
@@ -34,24 +35,6 @@ function seconds(ms: number): string {
       : `${Math.round(ms / 60_000)} min`;
 }
 
-async function depth(client: SQSClient, url: string) {
-  const { Attributes = {} } = await client.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return {
-    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
-    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
-  };
-}
-
 /**
  * Queue and dead-letter depths, with the age of each queue's oldest message from `oldestAgeMs` (the emulator's
  * inspection endpoint locally, CloudWatch's ApproximateAgeOfOldestMessage in AWS).
@@ -66,7 +49,7 @@ export async function queueSection(
   let problem = false;
   for (const queue of queues) {
     try {
-      const d = await depth(client, queue.url);
+      const d = await readQueueDepth(client, queue.url);
       const age = await oldestAgeMs(queue).catch(() => undefined);
       const dead = deadLetterUrls.has(queue.url);
       if (dead && d.visible + d.inFlight > 0) problem = true;
