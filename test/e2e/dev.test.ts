@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TwinState } from '@lambda-infra/shared/local/twin';
+import { isAlive } from '@lambda-infra/shared/local/twin/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/sqs.ts';
+import { startDev } from '../support/twin.ts';
 
 // `npm run dev` as a new user runs it: a child process in a process group of its own (a terminal's), on free
 // ports, with its own state folder (so a fresh embedded PostgreSQL), stopped with Ctrl-C (SIGINT to the group).
@@ -138,15 +140,7 @@ describe('npm run dev: the stack on this machine', () => {
     process.kill(-child.pid!, 'SIGINT');
     // npm itself reports the interrupt, as it does for any script it runs; the twin's own exit is below.
     expect(['SIGINT', '130']).toContain(await exited);
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await until(() => pids.every((pid) => !alive(pid)), 10_000);
+    await until(() => pids.every((pid) => !isAlive(pid)), 10_000);
     const group = spawnSync('ps', ['-o', 'pid=,args=', '-g', String(child.pid)])
       .stdout.toString()
       .trim();
@@ -157,38 +151,22 @@ describe('npm run dev: the stack on this machine', () => {
 
   it('keeps the database between runs, and exits 0 on Ctrl-C', async () => {
     // The twin itself, without npm in between (npm reports any interrupt of its script as its own).
-    const again = spawn(
-      process.execPath,
-      ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', STATE],
-      {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let log = '';
-    again.stdout!.on('data', (c: Buffer) => (log += c));
-    again.stderr!.on('data', (c: Buffer) => (log += c));
+    const again = await startDev(STATE);
     try {
-      await until(() => /ready: http:\/\//.test(log) || again.exitCode !== null, 120_000);
-      const base = /ready: (http:\/\/[\d.:]+)/.exec(log)?.[1];
-      expect(base, log).toBeDefined();
+      const log = again.log();
       // Migrations applied in the first run stay applied; the event stored then is still there.
       expect(log).toMatch(/db-migrate +- +trigger -> \{"direction":"up","applied":\[\]/);
-      const stats = await fetch(`${base}/events/stats?type=order.placed`);
+      const stats = await fetch(`${again.state.http}/events/stats?type=order.placed`);
       expect(stats.status).toBe(200);
       expect(JSON.stringify(await stats.json())).toMatch(/"count":1/);
-      const exited = new Promise<string>((resolve) =>
-        again.once('exit', (code, signal) => resolve(signal ?? String(code))),
-      );
-      process.kill(-again.pid!, 'SIGINT');
-      expect(await exited).toBe('0');
+      expect(await again.interrupt()).toBe('0');
       expect(
-        spawnSync('ps', ['-o', 'pid=', '-g', String(again.pid)])
+        spawnSync('ps', ['-o', 'pid=', '-g', String(again.child.pid)])
           .stdout.toString()
           .trim(),
       ).toBe('');
     } finally {
-      killGroup(again);
+      again.kill();
     }
   }, 150_000);
 });

@@ -1,63 +1,32 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TwinState } from '@lambda-infra/shared/local/twin';
-import { startLocalDatabase } from '@lambda-infra/shared/local/twin/services';
+import { isAlive, startLocalDatabase } from '@lambda-infra/shared/local/twin/services';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../support/sqs.ts';
+import { type DevProcess, startDev } from '../support/twin.ts';
 
 // The twin and its database when things go wrong: the twin killed outright (SIGKILL: no handler runs) and
 // started again on the same folder, and an embedded PostgreSQL that cannot start, which falls back to PGlite.
 const STATE = mkdtempSync(join(tmpdir(), 'lambda-infra-twin-killed-'));
 chmodSync(STATE, 0o755);
-const started: ChildProcess[] = [];
+const started: DevProcess[] = [];
+const dev = async (stateDir: string) => {
+  const twin = await startDev(stateDir);
+  started.push(twin);
+  return twin;
+};
 
 afterAll(() => {
-  for (const child of started) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {}
-  }
+  for (const twin of started) twin.kill();
   rmSync(STATE, { recursive: true, force: true });
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function startDev(
-  stateDir: string,
-): Promise<{ child: ChildProcess; log: () => string; state: TwinState }> {
-  const child = spawn(
-    process.execPath,
-    ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', stateDir],
-    {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  started.push(child);
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c));
-  child.stderr!.on('data', (c: Buffer) => (output += c));
-  await until(() => {
-    if (child.exitCode !== null) throw new Error(`the twin exited with ${child.exitCode}:\n${output}`);
-    return output.includes('ready: http://');
-  }, 120_000);
-  const state = JSON.parse(readFileSync(join(stateDir, 'dev', 'twin.json'), 'utf8')) as TwinState;
-  return { child, log: () => output, state };
-}
-
 describe('a twin that was killed', () => {
   it('is cleaned up after by the next start on its folder, which then runs as before', async () => {
-    const first = await startDev(STATE);
+    const first = await dev(STATE);
     const posted = await fetch(`${first.state.http}/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -68,13 +37,13 @@ describe('a twin that was killed', () => {
     const others = first.state.pids.filter((p) => p !== first.state.pid);
     // The twin alone, as the OOM killer or `kill -9` would: none of its handlers run.
     process.kill(first.state.pid, 'SIGKILL');
-    await until(() => !alive(first.state.pid));
+    await until(() => !isAlive(first.state.pid));
 
-    const second = await startDev(STATE);
+    const second = await dev(STATE);
     try {
       // Nothing of the first is left: its redis-server was stopped, its containers went with their parent, and
       // its PostgreSQL was shut down through its data folder before the new one started.
-      await until(() => others.every((pid) => !alive(pid)), 10_000);
+      await until(() => others.every((pid) => !isAlive(pid)), 10_000);
       expect(second.log()).toMatch(
         /stopped \S*redis-server \(pid \d+\), left running by a twin that was killed/,
       );
@@ -83,9 +52,7 @@ describe('a twin that was killed', () => {
       expect(stored.status).toBe(200);
       expect(await stored.json()).toMatchObject({ id, type: 'killed.test' });
     } finally {
-      const exited = new Promise<number | null>((r) => second.child.once('exit', (code) => r(code)));
-      process.kill(-second.child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
+      expect(await second.interrupt()).toBe('0');
     }
   }, 240_000);
 
@@ -93,7 +60,7 @@ describe('a twin that was killed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lambda-infra-twin-twice-'));
     chmodSync(dir, 0o755);
     try {
-      const first = await startDev(dir);
+      const first = await dev(dir);
       const second = spawn(
         process.execPath,
         ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', dir],
@@ -107,9 +74,7 @@ describe('a twin that was killed', () => {
       const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
       expect(code).toBe(1);
       expect(output).toContain(`already runs from ${join(dir, 'dev')} (pid ${first.state.pid}`);
-      const exited = new Promise<number | null>((r) => first.child.once('exit', (c) => r(c)));
-      process.kill(-first.child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
+      expect(await first.interrupt()).toBe('0');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -120,7 +85,7 @@ describe('a twin whose cache or database is paused', () => {
   it('keeps answering with the cache paused, and answers 503 with Retry-After while the database is', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lambda-infra-twin-paused-'));
     chmodSync(dir, 0o755);
-    const twin = await startDev(dir);
+    const twin = await dev(dir);
     const pidOf = (program: RegExp) =>
       twin.state.pids.find((pid) => {
         try {
@@ -176,9 +141,7 @@ describe('a twin whose cache or database is paused', () => {
       await until(async () => (await fetch(`${twin.state.http}/health`)).status === 200, 30_000);
     } finally {
       signal([redis, ...postgres()], 'SIGCONT');
-      const exited = new Promise<number | null>((r) => twin.child.once('exit', (code) => r(code)));
-      process.kill(-twin.child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
+      expect(await twin.interrupt()).toBe('0');
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);

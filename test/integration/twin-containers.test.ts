@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type FunctionPool, startFunctionPool, startHttpApi } from '@lambda-infra/shared/local/twin';
+import { isAlive } from '@lambda-infra/shared/local/twin/services';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 // Functions of the twin's containers, each a real process: what Lambda does at a timeout, a crash, an init
@@ -49,15 +50,6 @@ function pool(name: string, code = CODE, options: { timeoutSeconds?: number; max
   return p;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.stop()));
 });
@@ -76,7 +68,7 @@ describe('function containers of the twin', () => {
       error: { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' },
     });
     expect(timedOut.durationMs).toBeLessThan(3_000);
-    await expect.poll(() => alive(pid)).toBe(false);
+    await expect.poll(() => isAlive(pid)).toBe(false);
     const next = await fn.invoke({});
     expect(next).toMatchObject({ ok: true, coldStart: true });
     expect((next as { value: { pid: number } }).value.pid).not.toBe(pid);

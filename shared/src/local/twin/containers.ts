@@ -4,6 +4,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from './services.ts';
 import type { TwinFunction } from './template.ts';
 
 const RUNTIME = fileURLToPath(new URL('./runtime.ts', import.meta.url));
@@ -79,13 +80,8 @@ export function removeStaleTasks(tasksRoot: string): void {
     return;
   }
   for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      process.kill(Number(entry), 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
-        rmSync(join(tasksRoot, entry), { recursive: true, force: true });
-    }
+    if (/^\d+$/.test(entry) && !isAlive(Number(entry)))
+      rmSync(join(tasksRoot, entry), { recursive: true, force: true });
   }
 }
 
