@@ -3,9 +3,8 @@
 // PostgreSQL), against a bare loop doing the same SQS and PostgreSQL work in the same run, on the twin's own
 // emulator and database: SendMessage per event, and consumers that receive batches of 10, insert and count
 // each event in one transaction and delete the batch.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +17,7 @@ import {
 import { eventInputSchema } from '@lambda-infra/db-migrate/events';
 import type { TwinState } from '@lambda-infra/shared/local/twin';
 import pg from 'pg';
+import { type DevProcess, startDev } from '../test/support/twin.ts';
 import { median } from './median.ts';
 
 const STARTS = Number(process.env.BENCH_TWIN_STARTS ?? 3);
@@ -30,43 +30,18 @@ export interface TwinBenchResult {
   ratios: { throughput: number; p50: number };
 }
 
-interface Running {
-  child: ChildProcess;
+interface Running extends DevProcess {
   readyMs: number;
-  state: TwinState;
 }
 
 async function start(stateDir: string): Promise<Running> {
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['shared/bin/lambda-infra.ts', 'dev', '--port', '0', '--state-dir', stateDir],
-    {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      output += c;
-      if (output.includes('ready: http://')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`the twin exited with ${code}:\n${output}`)));
-  });
-  const readyMs = performance.now() - started;
-  child.stdout!.resume();
-  child.stderr!.resume();
-  const state = JSON.parse(readFileSync(join(stateDir, 'dev', 'twin.json'), 'utf8')) as TwinState;
-  return { child, readyMs, state };
+  const twin = await startDev(stateDir);
+  return Object.assign(twin, { readyMs: performance.now() - started });
 }
 
 async function stop(twin: Running): Promise<void> {
-  const exited = new Promise<void>((resolve) => twin.child.once('exit', () => resolve()));
-  process.kill(-twin.child.pid!, 'SIGINT');
-  await exited;
+  await twin.interrupt();
 }
 
 function percentile(values: number[], p: number): number {

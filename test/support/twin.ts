@@ -1,10 +1,9 @@
 // `lambda-infra dev` as a process of its own, in a process group of its own (as a terminal runs it), for tests
-// that stop it with Ctrl-C (SIGINT to the group) or kill it.
+// that stop it with Ctrl-C (SIGINT to the group) or kill it, and for the twin benchmark.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TwinState } from '@lambda-infra/shared/local/twin';
-import { until } from './sqs.ts';
 
 export interface DevProcess {
   child: ChildProcess;
@@ -26,8 +25,6 @@ export async function startDev(stateDir: string): Promise<DevProcess> {
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c));
-  child.stderr!.on('data', (c: Buffer) => (output += c));
   const kill = () => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
@@ -35,15 +32,26 @@ export async function startDev(stateDir: string): Promise<DevProcess> {
       // the group is gone already
     }
   };
-  try {
-    await until(() => {
-      if (child.exitCode !== null) throw new Error(`the twin exited with ${child.exitCode}:\n${output}`);
-      return output.includes('ready: http://');
+  // Resolved on the output that says ready, not by polling it: the benchmark times this.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`the twin was not ready in 120 s:\n${output}`));
     }, 120_000);
-  } catch (error) {
-    kill();
-    throw error;
-  }
+    const onData = (c: Buffer) => {
+      output += c;
+      if (output.includes('ready: http://')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the twin exited with ${code}:\n${output}`));
+    });
+  });
   const state = JSON.parse(readFileSync(join(stateDir, 'dev', 'twin.json'), 'utf8')) as TwinState;
   return {
     child,
