@@ -37,10 +37,7 @@ const bindings = () => ({
   AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
   LAMBDA_INFRA_ENV: ENV,
   LAMBDA_INFRA_CACHE_URL: inject('redisUrl'),
-  LAMBDA_INFRA_DB_HOST: database.options.host,
-  LAMBDA_INFRA_DB_PORT: String(database.options.port),
-  LAMBDA_INFRA_DB_NAME: database.name,
-  LAMBDA_INFRA_DB_USER: database.options.user,
+  ...database.bindings,
   LAMBDA_INFRA_QUEUE_URL: queues.source,
   LAMBDA_INFRA_DLQ_URL: queues.dlq,
 });

@@ -62,17 +62,13 @@ describe('the bundles, run as Lambda lays them out', () => {
     const { QueueUrl } = await sqs.send(
       new CreateQueueCommand({ QueueName: `lambda-infra-test-bundle-${process.pid}` }),
     );
-    const { options } = database;
     const env = {
       LAMBDA_INFRA_ENV: 'dev',
       LAMBDA_INFRA_SERVICE: 'events-api',
       AWS_ENDPOINT_URL_SSM: ssm.endpoint.url,
       AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
       LAMBDA_INFRA_QUEUE_URL: QueueUrl!,
-      LAMBDA_INFRA_DB_HOST: options.host,
-      LAMBDA_INFRA_DB_PORT: String(options.port),
-      LAMBDA_INFRA_DB_NAME: options.database,
-      LAMBDA_INFRA_DB_USER: options.user,
+      ...database.bindings,
     };
     try {
       const posted = await invoke(
@@ -93,17 +89,7 @@ describe('the bundles, run as Lambda lays them out', () => {
 
   it('db-migrate applies the migrations and grants the app user, with pg and kysely from the layer', async () => {
     const task = await layOut('db-migrate', 'functions/db-migrate/src/handler.ts');
-    const { options } = database;
-    const { result } = await invoke(
-      task,
-      {},
-      {
-        LAMBDA_INFRA_DB_HOST: options.host,
-        LAMBDA_INFRA_DB_PORT: String(options.port),
-        LAMBDA_INFRA_DB_NAME: options.database,
-        LAMBDA_INFRA_DB_USER: options.user,
-      },
-    );
+    const { result } = await invoke(task, {}, database.bindings);
     expect(result).toMatchObject({ direction: 'up', applied: ['0001_events', '0002_event_counts_hourly'] });
   }, 60_000);
 });

@@ -84,10 +84,7 @@ describe('the migration function', () => {
 
   it('migrates up on an empty event (a deploy trigger), reports status, and migrates down on request', async () => {
     Object.assign(process.env, {
-      LAMBDA_INFRA_DB_HOST: database.options.host,
-      LAMBDA_INFRA_DB_PORT: String(database.options.port),
-      LAMBDA_INFRA_DB_NAME: database.name,
-      LAMBDA_INFRA_DB_USER: database.options.user,
+      ...database.bindings,
     });
     const up = await handler({}, lambdaContext('db-migrate'));
     expect(up).toMatchObject({ direction: 'up', applied: ['0001_events', '0002_event_counts_hourly'] });
@@ -106,10 +103,7 @@ describe('the migration function', () => {
   it('creates the app user and grants it the rows of every table, now and later', async () => {
     const appUser = `lambda_infra_app_${process.pid}`;
     Object.assign(process.env, {
-      LAMBDA_INFRA_DB_HOST: database.options.host,
-      LAMBDA_INFRA_DB_PORT: String(database.options.port),
-      LAMBDA_INFRA_DB_NAME: database.name,
-      LAMBDA_INFRA_DB_USER: database.options.user,
+      ...database.bindings,
       LAMBDA_INFRA_DB_APP_USER: appUser,
     });
     const db = createDb(database.options);

@@ -138,10 +138,7 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SSM: inject('ssmEndpointUrl'),
     LAMBDA_INFRA_ENV: ENV,
     LAMBDA_INFRA_CACHE_URL: inject('redisUrl'),
-    LAMBDA_INFRA_DB_HOST: database.options.host,
-    LAMBDA_INFRA_DB_PORT: String(database.options.port),
-    LAMBDA_INFRA_DB_NAME: database.name,
-    LAMBDA_INFRA_DB_USER: database.options.user,
+    ...database.bindings,
   };
 
   // events-api, in this process, through every route.

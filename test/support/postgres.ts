@@ -30,7 +30,12 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
  * A database of the test file's own, created before its tests and dropped after them (with whatever
  * connections are still open to it). `options` are `createDb` options for it.
  */
-export function useTestDatabase(): { readonly name: string; readonly options: DbOptions } {
+export function useTestDatabase(): {
+  readonly name: string;
+  readonly options: DbOptions;
+  /** The LAMBDA_INFRA_DB_* bindings a function reads to reach it. */
+  readonly bindings: Record<string, string>;
+} {
   const name = `lambda_infra_test_${process.pid}_${randomUUID().slice(0, 8)}`;
   const server = postgresServer();
   beforeAll(async () => {
@@ -42,6 +47,12 @@ export function useTestDatabase(): { readonly name: string; readonly options: Db
   return {
     name,
     options: { host: server.host, port: server.port, user: server.user, database: name },
+    bindings: {
+      LAMBDA_INFRA_DB_HOST: server.host,
+      LAMBDA_INFRA_DB_PORT: String(server.port),
+      LAMBDA_INFRA_DB_NAME: name,
+      LAMBDA_INFRA_DB_USER: server.user,
+    },
   };
 }
 
