@@ -185,7 +185,7 @@ describe("the twin's HTTP API", () => {
         body: JSON.stringify({ hello: true }),
       });
       expect(ok.status).toBe(200);
-      expect(ok.headers.get('apigw-requestid')).toBeTruthy();
+      expect(ok.headers.get('apigw-requestid')).toMatch(/^[0-9a-f-]{36}$/);
       expect(await ok.json()).toMatchObject({
         version: '2.0',
         routeKey: 'POST /items/{id}',
@@ -193,6 +193,8 @@ describe("the twin's HTTP API", () => {
         queryStringParameters: { x: '1' },
         headers: { 'x-custom': 'A', 'content-type': 'application/json' },
         body: '{"hello":true}',
+        // The same request id the gateway answers with, as API Gateway's apigw-requestid.
+        requestContext: { requestId: ok.headers.get('apigw-requestid') },
       });
       expect((await fetch(`${api.url}/items`, { method: 'POST' })).status).toBe(404);
       expect(await (await fetch(`${api.url}/items/7`)).json()).toEqual({ message: 'Not Found' });
