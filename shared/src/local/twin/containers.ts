@@ -107,6 +107,8 @@ export function startFunctionPool(options: {
   maxContainers: number;
   onLine: (line: ContainerLine) => void;
   onExit?: (message: string) => void;
+  /** A container started or ended: the pids changed. */
+  onContainersChanged?: () => void;
 }): FunctionPool {
   let fn = options.fn;
   let env = options.env;
@@ -165,6 +167,7 @@ export function startFunctionPool(options: {
       );
       child.once('exit', (code, signal) => {
         containers.delete(container);
+        options.onContainersChanged?.();
         const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
         reject({ errorType: 'Runtime.ExitError', errorMessage: `the container ${why} before it was ready` });
         if (container.current) {
@@ -187,6 +190,7 @@ export function startFunctionPool(options: {
     });
     container.ready.catch(() => {});
     containers.add(container);
+    options.onContainersChanged?.();
     coldStarts++;
     return container;
   };

@@ -266,6 +266,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const cacheUrl = cache.url ?? `redis://127.0.0.1:${closedPort}`;
 
     const pools = new Map<string, FunctionPool>();
+    // The state file names every pid: it is written again when a container starts or ends.
+    let containersChanged = () => {};
     const pollers: Poller[] = [];
     let queues: TwinState['queues'] = [];
     let context: ResolveContext;
@@ -594,6 +596,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
               maxContainers: fn.reservedConcurrency ?? mapping?.maxConcurrency ?? 10,
               onLine,
               onExit: (message) => out(message),
+              onContainersChanged: () => containersChanged(),
             }),
           );
         }
@@ -714,10 +717,10 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       renameSync(`${stateFile}.tmp`, stateFile);
     };
     writeState();
-    const stateTimer = setInterval(writeState, 1_000);
-    stateTimer.unref();
+    containersChanged = () => {
+      if (!stopping) writeState();
+    };
     stoppers.unshift(async () => rmSync(stateFile, { force: true }));
-    stoppers.push(async () => clearInterval(stateTimer));
 
     for (const line of banner({
       template,
