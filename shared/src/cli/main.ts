@@ -12,15 +12,7 @@ import { startSsmEndpoint } from '../local/ssm/index.ts';
 import { invokeAlone } from '../local/twin/alone.ts';
 import { deployedStatus } from '../local/twin/deployed.ts';
 import { httpApiEvent, sqsEvent } from '../local/twin/events.ts';
-import {
-  driftSection,
-  formatStatus,
-  healthSection,
-  queueSection,
-  redisSections,
-  runningTwin,
-  type StatusSection,
-} from '../local/twin/status.ts';
+import { formatStatus, runningTwin, type StatusSection, twinStatus } from '../local/twin/status.ts';
 import { ensureCloudAssembly, startTwin } from '../local/twin/twin.ts';
 import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
 
@@ -517,37 +509,7 @@ async function runStatus(values: Values, io: Io): Promise<number> {
       return 1;
     }
     heading = `${twin.stackName}, the local twin (pid ${twin.pid}, since ${twin.startedAt})`;
-    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-    const sqs = new SQSClient({ endpoint: twin.sqs, region: twin.region, credentials });
-    const ssm = new SSMClient({ endpoint: twin.ssm, region: twin.region, credentials });
-    try {
-      sections = [
-        await queueSection(sqs, twin.queues, async (q) => {
-          const inspected = (await (
-            await fetch(`${twin.sqs}/_fauxqs/queues/${encodeURIComponent(q.name)}`)
-          ).json()) as {
-            messages?: {
-              ready: { sentTimestamp: number }[];
-              delayed: { sentTimestamp: number }[];
-              inflight: { message: { sentTimestamp: number } }[];
-            };
-          };
-          const m = inspected.messages;
-          const sent = m
-            ? [...m.ready, ...m.delayed, ...m.inflight.map((i) => i.message)].map((x) => x.sentTimestamp)
-            : [];
-          return sent.length > 0 ? Date.now() - Math.min(...sent) : undefined;
-        }),
-        await driftSection(ssm, values.dir, env),
-        ...(twin.cache
-          ? await redisSections(twin.cache)
-          : [{ title: 'cache', lines: ['off: the twin runs without a cache'], problem: false }]),
-        await healthSection(() => fetch(`${twin.http}/health`, { signal: AbortSignal.timeout(5_000) })),
-      ];
-    } finally {
-      sqs.destroy();
-      ssm.destroy();
-    }
+    sections = await twinStatus(twin, values.dir);
   }
   for (const line of formatStatus(heading, sections)) io.out(line);
   return sections.some((s) => s.problem) ? 3 : 0;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { createClient } from '@redis/client';
 import { diffConfig } from '../../config/folder.ts';
 import { readQueueDepth } from '../../mq/queues.ts';
@@ -179,4 +179,42 @@ export function formatStatus(heading: string, sections: StatusSection[]): string
     for (const line of section.lines) lines.push(`    ${line}`);
   }
   return lines;
+}
+
+/** The age of a queue's oldest message in the emulator, from its inspection endpoint (SQS itself has none). */
+async function emulatorOldestAgeMs(sqsUrl: string, queueName: string): Promise<number | undefined> {
+  const response = await fetch(`${sqsUrl}/_fauxqs/queues/${encodeURIComponent(queueName)}`);
+  const { messages } = (await response.json()) as {
+    messages?: {
+      ready: { sentTimestamp: number }[];
+      delayed: { sentTimestamp: number }[];
+      inflight: { message: { sentTimestamp: number } }[];
+    };
+  };
+  const sent = messages
+    ? [...messages.ready, ...messages.delayed, ...messages.inflight.map((i) => i.message)].map(
+        (m) => m.sentTimestamp,
+      )
+    : [];
+  return sent.length > 0 ? Date.now() - Math.min(...sent) : undefined;
+}
+
+/** The status of a running twin, from its state file: queues, drift, cache and circuits, `/health`. */
+export async function twinStatus(twin: TwinState, configDir: string): Promise<StatusSection[]> {
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const sqs = new SQSClient({ endpoint: twin.sqs, region: twin.region, credentials });
+  const ssm = new SSMClient({ endpoint: twin.ssm, region: twin.region, credentials });
+  try {
+    return [
+      await queueSection(sqs, twin.queues, (q) => emulatorOldestAgeMs(twin.sqs, q.name)),
+      await driftSection(ssm, configDir, twin.env),
+      ...(twin.cache
+        ? await redisSections(twin.cache)
+        : [{ title: 'cache', lines: ['off: the twin runs without a cache'], problem: false }]),
+      await healthSection(() => fetch(`${twin.http}/health`, { signal: AbortSignal.timeout(5_000) })),
+    ];
+  } finally {
+    sqs.destroy();
+    ssm.destroy();
+  }
 }
