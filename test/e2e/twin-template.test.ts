@@ -19,9 +19,14 @@ const ADMIN = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'post
 const APP = join(DIR, 'app.ts');
 writeFileSync(
   APP,
-  `import { environments } from ${JSON.stringify(resolve('infra/lib/settings.ts'))};
+  `import { Duration } from ${JSON.stringify(resolve('node_modules/aws-cdk-lib/index.js'))};
+import { environments } from ${JSON.stringify(resolve('infra/lib/settings.ts'))};
 const [outdir, variant] = process.argv.slice(2);
-if (variant === 'changed') environments.dev.queue.maxReceiveCount = 9;
+if (variant === 'changed') {
+  environments.dev.queue.maxReceiveCount = 9;
+  // The queue's visibility timeout follows the worker's timeout (six times it): 60 s becomes 72 s.
+  environments.dev.functions.timeout = environments.dev.functions.timeout.plus(Duration.seconds(2));
+}
 const { createApp } = await import(${JSON.stringify(resolve('infra/lib/createApp.ts'))});
 const { app, stack } = await createApp({ env: 'dev', outdir });
 if (variant === 'changed') stack.node.findChild('Api').node.tryRemoveChild('GET--health');
@@ -70,14 +75,21 @@ afterAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-async function maxReceiveCount(): Promise<number> {
+async function sourceQueue(): Promise<{ maxReceiveCount: number; visibilityTimeout: string }> {
   const queue = twin.state.queues.find((q) => q.deadLetterUrl)!;
   const sqs = new SQSClient({ endpoint: twin.state.sqs, region: twin.state.region });
   try {
     const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['RedrivePolicy'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'],
+      }),
     );
-    return (JSON.parse(Attributes!.RedrivePolicy!) as { maxReceiveCount: number }).maxReceiveCount;
+    return {
+      maxReceiveCount: (JSON.parse(Attributes!.RedrivePolicy!) as { maxReceiveCount: number })
+        .maxReceiveCount,
+      visibilityTimeout: Attributes!.VisibilityTimeout!,
+    };
   } finally {
     sqs.destroy();
   }
@@ -85,7 +97,7 @@ async function maxReceiveCount(): Promise<number> {
 
 describe('the twin follows the synthesized template', () => {
   it("runs the app's queue and routes as synthesized", async () => {
-    expect(await maxReceiveCount()).toBe(7);
+    expect(await sourceQueue()).toEqual({ maxReceiveCount: 7, visibilityTimeout: '60' });
     expect((await fetch(`${twin.state.http}/health`)).status).toBe(200);
     expect(lines.join('\n')).toMatch(/cache +off \(--cache-url off\)/);
   });
@@ -93,7 +105,8 @@ describe('the twin follows the synthesized template', () => {
   it('takes a changed maxReceiveCount and a removed route from a new synth, with no other edit', async () => {
     await synth('changed');
     await twin.reload();
-    expect(await maxReceiveCount()).toBe(9);
+    // The queue exists with other attributes: they are set on it.
+    expect(await sourceQueue()).toEqual({ maxReceiveCount: 9, visibilityTimeout: '72' });
     const health = await fetch(`${twin.state.http}/health`);
     // Answered by the gateway, as API Gateway answers a path no route matches: the function never sees it.
     expect(health.status).toBe(404);

@@ -15,6 +15,7 @@ import { join, relative, resolve } from 'node:path';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -470,15 +471,15 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       warnings = [];
       const refs: Record<string, string> = {};
       const attributes: Record<string, Record<string, string>> = {};
-      // Queues without a redrive policy first, so that every dead-letter target exists.
+      // Every queue first, then the redrive policies, so that every dead-letter target exists.
       const made = new Map<string, { url: string; arn: string }>();
       for (const queue of next.queues) {
         const { QueueUrl } = await sqs
           .send(new CreateQueueCommand({ QueueName: queue.name, Attributes: queue.attributes }))
           .catch(async (error: Error) => {
             // A queue made by an earlier template with other attributes: set them on it.
-            if (!/exists|already/i.test(error.message)) throw error;
-            const url = `${sqsEmulator.url}/${ACCOUNT}/${queue.name}`;
+            if (!/QueueNameExists/.test(error.name)) throw error;
+            const { QueueUrl: url } = await sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }));
             await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: queue.attributes }));
             return { QueueUrl: url };
           });
