@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../shared/src/cli/main.ts';
 
@@ -47,6 +49,26 @@ describe('lambda-infra dev, event and invoke on bad input', () => {
       server.close();
     }
   });
+
+  it('names a --database-url it cannot reach, and leaves nothing running', async () => {
+    const stateDir = `.lambda-infra/test/cli-db-${process.pid}`;
+    const result = await run(
+      'dev',
+      '--port',
+      '0',
+      '--state-dir',
+      stateDir,
+      '--cache-url',
+      'off',
+      '--database-url',
+      'postgres://nobody@127.0.0.1:1/events',
+    );
+    expect(result).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('--database-url 127.0.0.1:1/events: connect ECONNREFUSED'),
+    });
+    expect(existsSync(join(stateDir, 'dev', 'twin.json'))).toBe(false);
+  }, 120_000);
 
   it('makes sample events, and refuses a method, a path or a header it cannot put in one', async () => {
     const http = await run(
