@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
+// Three projects: `npm test` runs them all; `npm test -- --project unit` (or infra) runs on a machine with no
+// Redis or PostgreSQL, since only the integration project's global setup checks for them and starts the emulators.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'functions/**/*.test.ts'],
-    globalSetup: ['test/setup/global.ts'],
+    globalSetup: ['test/setup/node.ts'],
     reporters: ['default', './test/setup/summary-reporter.ts'],
     pool: 'forks',
     testTimeout: 30_000,
@@ -22,5 +23,17 @@ export default defineConfig({
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
     },
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'infra', include: ['test/infra/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'functions/**/*.test.ts'],
+          globalSetup: ['test/setup/node.ts', 'test/setup/global.ts'],
+        },
+      },
+    ],
   },
 });
