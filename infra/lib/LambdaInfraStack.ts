@@ -49,6 +49,7 @@ export class LambdaInfraStack extends Stack {
   readonly queue: EventQueue;
   readonly cache: Cache;
   readonly database: Database;
+  readonly sharedLayer: SharedLayer;
   readonly functions: Record<FunctionName, ServiceFunction>;
   readonly api: HttpApi;
   readonly monitoring: Monitoring;
@@ -84,7 +85,11 @@ export class LambdaInfraStack extends Stack {
       ...settings.db,
       removalPolicy: settings.removalPolicy,
     });
-    const layer = new SharedLayer(this, 'SharedLayer', { bundle: props.bundles.layer }).layer;
+    this.sharedLayer = new SharedLayer(this, 'SharedLayer', {
+      bundle: props.bundles.layer,
+      environmentName: env,
+    });
+    const layer = this.sharedLayer.layer;
 
     const cacheBindings = bindingEnvironment({
       cacheUrl: this.cache.url,

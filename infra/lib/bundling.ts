@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, type Plugin } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const requireFromRoot = createRequire(join(ROOT, 'package.json'));
 /**
  * Where bundles are written, one folder per process (tests synthesize in parallel processes), removed when the
  * process ends: by then the CDK has copied what it deploys into its cloud assembly.
@@ -82,16 +84,44 @@ function bytesOf(outputs: Record<string, { bytes: number }>): number {
   return Object.values(outputs).reduce((sum, o) => sum + o.bytes, 0);
 }
 
-/** Packages the layer carries for the functions as well as for itself. */
-export const SHARED_PACKAGES = ['zod', 'kysely'] as const;
+/**
+ * The packages the layer carries beside the library: one copy that the library and every function import by their
+ * own names (`import { z } from 'zod'`), so that a schema a function makes is the library's zod. A package's
+ * `peerDependencies` say the same.
+ */
+export const LAYER_DEPENDENCIES = ['zod', 'kysely'] as const;
+
+/** What a function's bundle leaves to the layer: a team's bundler marks these external (and `@aws-sdk/*`). */
+export const LAYER_PACKAGES = ['@lambda-infra/shared', ...LAYER_DEPENDENCIES] as const;
 
 const built = new Map<string, Promise<Bundle>>();
+
+interface PackageJson {
+  name: string;
+  version: string;
+  license?: string;
+  description?: string;
+  exports: Record<string, unknown>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, unknown>;
+  engines?: Record<string, string>;
+}
+
+function readPackageJson(dir: string): PackageJson {
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
+}
+
+/** The library's subpaths that run in a function: the local emulators and the twin are for laptops and CI. */
+export function runtimeSubpaths(): string[] {
+  return Object.keys(readPackageJson(join(ROOT, 'shared')).exports).filter((s) => !s.startsWith('./local/'));
+}
 
 /**
  * `shared/` as the layer: every public module an entry point of one esbuild build, minified, with the code they
  * share split into common chunks so that a function loads only what its imports need (the tracer stays
  * unloaded for a function that does not trace). Laid out as the package `@lambda-infra/shared` under
- * `nodejs/node_modules`, where the Node.js runtime finds it.
+ * `nodejs/node_modules`, where the Node.js runtime finds it, beside `LAYER_DEPENDENCIES` as packages of their own.
  */
 export function bundleLayer(): Promise<Bundle> {
   let bundle = built.get('layer');
@@ -103,51 +133,90 @@ export function bundleLayer(): Promise<Bundle> {
 }
 
 async function buildLayer(): Promise<Bundle> {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'shared/package.json'), 'utf8')) as {
-    name: string;
-    version: string;
-    exports: Record<string, string>;
-  };
-  // Local emulators and the CLI are for laptops and CI, not for functions.
-  const subpaths = Object.keys(pkg.exports).filter((s) => !s.startsWith('./local/'));
+  const pkg = readPackageJson(join(ROOT, 'shared'));
+  const subpaths = runtimeSubpaths();
   const dir = join(BUILD_DIR, 'layer');
-  const packageDir = join(dir, 'nodejs/node_modules', pkg.name);
+  const modules = join(dir, 'nodejs/node_modules');
+  const packageDir = join(modules, pkg.name);
   rmSync(dir, { recursive: true, force: true });
-  const entryPoints = subpaths.map((s) => ({
-    in: join('shared', pkg.exports[s] as string),
-    out: s.slice(2),
-  }));
-  // The packages a function and the library both use come from the layer too, one copy for both: a schema made
-  // with the function's zod is then the library's zod.
-  const vendorDir = join(BUILD_DIR, 'vendor');
-  mkdirSync(vendorDir, { recursive: true });
-  for (const name of SHARED_PACKAGES) {
-    writeFileSync(join(vendorDir, `${name}.ts`), `export * from '${name}';\n`);
-    entryPoints.push({ in: relative(ROOT, join(vendorDir, `${name}.ts`)), out: `vendor/${name}` });
-  }
   const result = await build({
     ...common,
-    entryPoints,
+    entryPoints: subpaths.map((s) => ({ in: join('shared', pkg.exports[s] as string), out: s.slice(2) })),
     outdir: join(packageDir, 'dist'),
     splitting: true,
     chunkNames: 'chunks/[hash]',
+    external: [...(common.external ?? []), ...LAYER_DEPENDENCIES],
     plugins: [awsSdkFromRuntime],
   });
-  const exports = Object.fromEntries([
-    ...subpaths.map((s) => [s, `./dist/${s.slice(2)}.mjs`]),
-    ...SHARED_PACKAGES.map((name) => [`./vendor/${name}`, `./dist/vendor/${name}.mjs`]),
-  ]);
+  const exports = Object.fromEntries(subpaths.map((s) => [s, `./dist/${s.slice(2)}.mjs`]));
   writeFileSync(
     join(packageDir, 'package.json'),
     `${JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', exports }, null, 2)}\n`,
   );
   const metafile = result.metafile as NonNullable<typeof result.metafile>;
-  return { dir, bytes: bytesOf(metafile.outputs), packages: packagesOf(metafile) };
+  const vendored = await Promise.all(LAYER_DEPENDENCIES.map((name) => vendorPackage(name, modules)));
+  return {
+    dir,
+    bytes: bytesOf(metafile.outputs) + vendored.reduce((sum, v) => sum + v.bytes, 0),
+    packages: [...new Set([...packagesOf(metafile), ...vendored.flatMap((v) => v.packages)])].sort(),
+  };
 }
 
 /**
- * A function's handler bundled on its own, with `@lambda-infra/shared` (the layer) and the AWS SDK (the
- * runtime) left out: what it carries is its own code and its own dependencies.
+ * One of `LAYER_DEPENDENCIES` as a package of the layer: each subpath its `exports` names (but patterns) an entry
+ * of one minified build, the code they share in chunks, under the package's own name and version and with its
+ * licence, so that `zod` and `zod/v4` are one copy, as they are in the package.
+ */
+async function vendorPackage(name: string, modules: string): Promise<Bundle> {
+  // Found the way Node looks for it, since a package need not export its package.json.
+  const source = (requireFromRoot.resolve.paths(name) ?? [])
+    .map((folder) => join(folder, name))
+    .find((folder) => existsSync(join(folder, 'package.json')));
+  if (!source) throw new Error(`the layer carries ${name}, but it is not installed: run npm ci`);
+  const meta = readPackageJson(source);
+  const subpaths = Object.keys(meta.exports).filter((s) => s !== './package.json' && !s.includes('*'));
+  const stubs = join(BUILD_DIR, 'vendor', name);
+  mkdirSync(stubs, { recursive: true });
+  const entryPoints: { in: string; out: string }[] = [];
+  for (const subpath of subpaths) {
+    const specifier = `${name}${subpath.slice(1)}`;
+    const out = subpath === '.' ? 'index' : subpath.slice(2);
+    const hasDefault = 'default' in ((await import(specifier)) as object);
+    const stub = join(stubs, `${out.replaceAll('/', '__')}.ts`);
+    writeFileSync(
+      stub,
+      `export * from '${specifier}';\n${hasDefault ? `export { default } from '${specifier}';\n` : ''}`,
+    );
+    entryPoints.push({ in: relative(ROOT, stub), out });
+  }
+  const target = join(modules, name);
+  const result = await build({
+    ...common,
+    banner: {},
+    entryPoints,
+    outdir: join(target, 'dist'),
+    splitting: true,
+    chunkNames: 'chunks/[hash]',
+  });
+  const exports = Object.fromEntries([
+    ['./package.json', './package.json'],
+    ...entryPoints.map((e, i) => [subpaths[i], `./dist/${e.out}.mjs`]),
+  ]);
+  const { version, license } = meta;
+  writeFileSync(
+    join(target, 'package.json'),
+    `${JSON.stringify({ name, version, license, type: 'module', exports }, null, 2)}\n`,
+  );
+  for (const file of readdirSync(source).filter((f) => /^licen[cs]e/i.test(f))) {
+    cpSync(join(source, file), join(target, file));
+  }
+  const metafile = result.metafile as NonNullable<typeof result.metafile>;
+  return { dir: target, bytes: bytesOf(metafile.outputs), packages: packagesOf(metafile) };
+}
+
+/**
+ * A function's handler bundled on its own, with `LAYER_PACKAGES` (the layer) and the AWS SDK (the runtime) left
+ * out: what it carries is its own code and its own dependencies.
  */
 export function bundleFunction(name: string, entry: string): Promise<Bundle> {
   let bundle = built.get(name);
@@ -166,8 +235,7 @@ async function buildFunction(name: string, entry: string): Promise<Bundle> {
     ...common,
     entryPoints: { index: relative(ROOT, join(ROOT, entry)) },
     outdir: dir,
-    external: [...(common.external ?? []), '@lambda-infra/shared'],
-    alias: Object.fromEntries(SHARED_PACKAGES.map((name) => [name, `@lambda-infra/shared/vendor/${name}`])),
+    external: [...(common.external ?? []), ...LAYER_PACKAGES],
     plugins: [awsSdkFromRuntime],
   });
   const metafile = result.metafile as NonNullable<typeof result.metafile>;

@@ -1,10 +1,13 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON.
 
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EVENTS_DB_BREAKER } from '@lambda-infra/db-migrate/events';
 import { eventsApiRoutes } from '@lambda-infra/events-api/routes';
 import { retryConfigSchema, retrySurvivalSeconds } from '@lambda-infra/shared/mq';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LAYER_DEPENDENCIES } from '../../infra/lib/bundling.ts';
 import { createApp, type InfraApp } from '../../infra/lib/createApp.ts';
 import { DEAD_LETTER_RETENTION } from '../../infra/lib/EventQueue.ts';
 import { environments } from '../../infra/lib/settings.ts';
@@ -357,6 +360,21 @@ describe.each(['dev', 'prod'])('the %s stack', (env) => {
     expect(stage.Properties.DefaultRouteSettings).toMatchObject({ ThrottlingRateLimit: 100 });
   });
 
+  it("publishes the layer's version ARN in SSM at /lambda-infra/{env}/layer/arn and as an exported output", () => {
+    const [[layerId]] = resources(env, 'AWS::Lambda::LayerVersion') as [[string, unknown]];
+    const published = resources(env, 'AWS::SSM::Parameter').filter(
+      ([, p]) => logicalId(p.Properties.Value) === layerId,
+    );
+    const outputs = Object.values(templates[env]!.toJSON().Outputs as Record<string, any>).filter(
+      (o) => logicalId(o.Value) === layerId,
+    );
+
+    expect(published.map(([, p]) => [p.Properties.Name, p.Properties.Type])).toEqual([
+      [`/lambda-infra/${env}/layer/arn`, 'String'],
+    ]);
+    expect(outputs.map((o) => o.Export?.Name)).toEqual([`lambda-infra-${env}-layer-arn`]);
+  });
+
   it('runs the migrations on deploy, after the database', () => {
     const [[, trigger]] = resources(env, 'Custom::Trigger') as [[string, Resources[string]]];
     const migrate = resources(env, 'AWS::Lambda::Function').find(
@@ -381,6 +399,24 @@ describe('the bundles', () => {
     );
     // The runtime provides the SDK's clients; the RDS signer is a library the layer carries itself.
     expect(layer.packages.filter((p) => p.startsWith('@aws-sdk/'))).toEqual(['@aws-sdk/rds-signer']);
+  });
+
+  it('the layer carries zod and kysely as packages of their own names, which the library imports and does not copy', () => {
+    const modules = join(apps.dev!.bundles.layer.dir, 'nodejs/node_modules');
+    const library = join(modules, '@lambda-infra/shared/dist');
+    const code = readdirSync(library, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.mjs'))
+      .map((f) => readFileSync(join(library, f), 'utf8'))
+      .join('\n');
+    for (const name of LAYER_DEPENDENCIES) {
+      const vendored = JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8'));
+      const installed = JSON.parse(readFileSync(join('node_modules', name, 'package.json'), 'utf8'));
+      expect(vendored).toMatchObject({ name, version: installed.version, type: 'module' });
+      expect(Object.keys(vendored.exports)).toContain('.');
+      expect(code).toMatch(new RegExp(`from\\s*"${name}(/[a-z/]+)?"`));
+    }
+    // zod's own error text stands only in zod's package.
+    expect(code).not.toContain('Invalid input: expected');
   });
 
   it('the functions carry only their own code: the shared layer, zod, kysely and the SDK stay out', () => {

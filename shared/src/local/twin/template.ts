@@ -81,6 +81,8 @@ const STAND_INS = [
   'AWS::RDS::DBInstance',
   'AWS::RDS::DBProxy',
   'AWS::SecretsManager::Secret',
+  // Its code is laid out beside each function that uses it; its ARN is published in a parameter.
+  'AWS::Lambda::LayerVersion',
 ];
 
 function refId(value: any): string | undefined {

@@ -543,7 +543,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
               'ReadEndpoint.Address': database.host,
             };
           }
-          refs[id] = id;
+          refs[id] =
+            type === 'AWS::Lambda::LayerVersion' ? `arn:aws:lambda:${REGION}:${ACCOUNT}:layer:${id}:1` : id;
         }
       }
       context = { region: REGION, accountId: ACCOUNT, stackName: next.stackName, refs, attributes };
