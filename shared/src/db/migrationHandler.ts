@@ -1,8 +1,8 @@
 import type { Context } from 'aws-lambda';
 import type { MigrationProvider } from 'kysely/migration';
 import { readOptionalBinding } from '../config/bindings.ts';
-import { withPowertools } from '../handler/withPowertools.ts';
 import { logger } from '../observability/logger.ts';
+import { withPowertools } from '../observability/withPowertools.ts';
 import { createDb, type Db } from './createDb.ts';
 import { dbConfigDefaults, dbOptionsFromEnvironment } from './environment.ts';
 import { grantAppUser, type MigrationReport, Migrations } from './migrations.ts';

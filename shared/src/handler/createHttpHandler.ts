@@ -1,39 +1,32 @@
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  LambdaFunctionURLEvent,
-} from 'aws-lambda';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { BreakerOpenError } from '../breaker/index.ts';
 import type { Config } from '../config/index.ts';
-import { classifyError, InfraError, invocationDeadline, withDeadline } from '../errors/index.ts';
+import { InfraError, invocationDeadline, withDeadline } from '../errors/index.ts';
 import type { Health } from '../health/index.ts';
+import { eventMetrics, logger, withPowertools } from '../observability/index.ts';
 import {
-  CORRELATION_HEADER,
-  correlationIdFromEvent,
-  eventMetrics,
-  logger,
-  setCorrelationId,
-  tracer,
-  withCorrelationId,
-} from '../observability/index.ts';
-import {
-  badRequest,
-  bodyBytes,
-  checkBodySize,
-  checkJsonContentType,
-  parseJsonBody,
-  RequestRejected,
-} from './request.ts';
+  type BodyOptions,
+  type ConfigValues,
+  configLoader,
+  correlationId,
+  DEFAULT_TIME_MARGIN_MS,
+  type HttpContext,
+  type HttpEvent,
+  type HttpMiddleware,
+  type HttpResponse,
+  healthRoute,
+  httpErrorResponses,
+  loadConfig,
+  lowerCaseHeaders,
+  readBody,
+  validateBody,
+} from './middleware.ts';
+import { badRequest, json, RequestRejected } from './request.ts';
 import { RouteTable } from './router.ts';
-import { withPowertools } from './withPowertools.ts';
 
+export type { BodyOptions, HttpEvent, HttpResponse };
 export { badRequest, RequestRejected };
-
-/** HTTP API (payload v2) and Function URL events share this shape. */
-export type HttpEvent = APIGatewayProxyEventV2 | LambdaFunctionURLEvent;
-export type HttpResponse = APIGatewayProxyStructuredResultV2;
 
 export interface HttpRequest<TBody> {
   /** The parsed JSON body, validated by the `body` schema when one is given. */
@@ -55,8 +48,6 @@ export interface HttpResult {
   headers?: Record<string, string>;
 }
 
-type ConfigValues<T> = { [K in keyof T]: T[K] extends Config<infer V> ? V : never };
-
 export interface HandlerContext<TConfig> {
   /** The handler's config, each component validated and within its TTL. */
   config: TConfig;
@@ -64,18 +55,6 @@ export interface HandlerContext<TConfig> {
 }
 
 type Answer = Promise<HttpResult | undefined> | HttpResult | undefined;
-
-/** What a route or handler does with the body: JSON checked by a schema, within a size. */
-export interface BodyOptions<S extends z.ZodType, CV> {
-  /**
-   * The body must be JSON (content-type `application/json` or `…+json`, UTF-8: else 415), at most `maxBytes`
-   * (else 413), no deeper than MAX_BODY_DEPTH and free of NUL and lone surrogates, and pass this schema (else
-   * 400 with one entry per field).
-   */
-  schema: S;
-  /** Largest body in bytes, fixed or from the invocation's config. Default 1 MiB, what one SQS message takes. */
-  maxBytes?: number | ((config: CV) => number);
-}
 
 /** One route: a method, a path in API Gateway's form (`/events/{id}`), what its body must be, its handler. */
 export interface HttpRoute<CV> {
@@ -155,20 +134,13 @@ export interface HttpHandlerOptions<
    * much is left is answered 503 with Retry-After instead of running into the function's timeout. Default 500 ms.
    */
   timeMarginMs?: number;
-}
-
-/** How long `GET /health` waits for config before it reports without it. */
-const HEALTH_CONFIG_WAIT_MS = 1_000;
-
-/** A body no larger than one SQS message, unless a route says otherwise. */
-const DEFAULT_MAX_BODY_BYTES = 1_048_576;
-
-function json(statusCode: number, body: unknown, headers: Record<string, string>): HttpResponse {
-  return {
-    statusCode,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  };
+  /**
+   * A team's own middlewares (auth, CORS, …), run after the correlation id and the health route and before config
+   * and the body are read; the error mapping runs before their `onError`, so they see the mapped response there
+   * (and `request.error`, what was thrown). A middleware added with `.use()` on the handler runs outside all of
+   * this: its `after` sees every response, mapped errors included.
+   */
+  middlewares?: HttpMiddleware<ConfigValues<C>>[];
 }
 
 /** Whether the event is one this handler can answer: HTTP API payload 2.0 or a Function URL. */
@@ -190,135 +162,38 @@ function notAnHttpEvent(event: unknown): string | undefined {
   return undefined;
 }
 
-/** Header names in lower case: API Gateway sends them so, a hand-made or test event may not. */
-function lowerCaseHeaders(
-  headers: Record<string, string | undefined> | undefined,
-): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
-  return out;
-}
-
-/** Seconds a client should wait: until an open circuit's next probe, else one. */
-function retryAfterSeconds(error: unknown): number {
-  const open = error instanceof BreakerOpenError ? error : (error as { cause?: unknown })?.cause;
-  if (open instanceof BreakerOpenError && Number.isFinite(open.retryAfterMs)) {
-    return Math.max(1, Math.ceil(open.retryAfterMs / 1_000));
-  }
-  return 1;
-}
-
-/** Turns a failure into the response: 400 for bad input, 503 for what a retry may fix, 500 otherwise. */
-function errorResponse(error: unknown, requestId: string, headers: Record<string, string>): HttpResponse {
-  if (error instanceof RequestRejected) {
-    logger.info('request rejected', { status: error.status, error: error.toJSON() });
-    return json(error.status, { message: error.message, errors: error.fields, requestId }, headers);
-  }
-  const infra = classifyError(error, 'handler');
-  const zod = (error as { name?: unknown } | null)?.name === 'ZodError';
-  if (infra.type === 'validation' && (infra.component === 'request' || zod)) {
-    logger.info('request rejected', { error: infra.toJSON() });
-    const message = zod ? 'the request is invalid' : infra.message;
-    return json(400, { message, errors: infra.fields, requestId }, headers);
-  }
-  eventMetrics.errors(infra.type);
-  if (infra.retryable) {
-    logger.warn('request failed on a dependency; the client may retry', { error: infra.toJSON() });
-    return json(
-      503,
-      { message: 'Service temporarily unavailable', requestId },
-      { ...headers, 'retry-after': String(retryAfterSeconds(error)) },
-    );
-  }
-  logger.error('request failed', { error: infra.toJSON(), cause: infra.cause as Error });
-  tracer.addErrorAsMetadata(infra);
-  return json(500, { message: 'Internal server error', requestId }, headers);
-}
-
 /**
- * A handler for API Gateway HTTP API (v2) and Lambda Function URL events: Powertools logging, tracing and
- * metrics through middy, the correlation id on every log line and response, config read before each
- * invocation, the body parsed and validated, and every failure mapped to a response without internals.
+ * A handler for API Gateway HTTP API (v2) and Lambda Function URL events, composed of this module's middlewares:
+ * Powertools logging, tracing and metrics, then `correlationId()`, `healthRoute()`, the team's own `middlewares`,
+ * `loadConfig()`, `validateBody()` and `httpErrorResponses()`, so every failure is answered without internals.
+ * What it returns is a middy handler: `.use()` adds middlewares around all of it.
  */
 export function createHttpHandler<
   S extends z.ZodType | undefined = undefined,
   C extends Record<string, Config<unknown>> = Record<string, never>,
 >(options: HttpHandlerOptions<S, C>) {
-  const configEntries = Object.entries(options.config ?? {}) as [string, Config<unknown>][];
-
-  const loadConfig = async (): Promise<ConfigValues<C>> => {
-    const values = await Promise.all(configEntries.map(([, config]) => config.get()));
-    return Object.fromEntries(configEntries.map(([key], i) => [key, values[i]])) as ConfigValues<C>;
-  };
-  const health = options.health
-    ? { check: options.health, path: options.healthPath ?? '/health' }
-    : undefined;
-  const marginMs = options.timeMarginMs ?? 500;
-
-  /** The health report; config is loaded first, so that what is wrong with it is in the report. */
-  const answerHealth = async (headers: Record<string, string>): Promise<HttpResponse> => {
-    // Bounded, so that a hung SSM still gets a report (its check times out on its own) rather than none.
-    await withDeadline(loadConfig(), Date.now() + HEALTH_CONFIG_WAIT_MS, 'loading config').catch(
-      () => undefined,
-    );
-    const report = await health!.check.check();
-    return json(report.status === 'unhealthy' ? 503 : 200, report, headers);
-  };
-
+  type CV = ConfigValues<C>;
   if ((options.routes === undefined) === (options.handle === undefined)) {
     throw new InfraError('createHttpHandler: give either `routes` or `handle`', {
       type: 'config',
       component: 'handler',
     });
   }
-  type CV = ConfigValues<C>;
+  const marginMs = options.timeMarginMs ?? DEFAULT_TIME_MARGIN_MS;
   const table = options.routes ? new RouteTable(options.routes(routeFactory<CV>())) : undefined;
-  const single: HttpRoute<CV> | undefined = options.handle
-    ? {
-        method: 'ANY',
-        pattern: '/',
-        handle: options.handle as HttpRoute<CV>['handle'],
-        ...(options.body
-          ? {
-              body: {
-                schema: options.body,
-                ...(options.maxBodyBytes ? { maxBytes: options.maxBodyBytes } : {}),
-              },
-            }
-          : {}),
-      }
-    : undefined;
+  const single = options.handle as HttpRoute<CV>['handle'] | undefined;
+  const singleBody =
+    options.handle && options.body
+      ? { schema: options.body, ...(options.maxBodyBytes ? { maxBytes: options.maxBodyBytes } : {}) }
+      : undefined;
 
-  /** The body a route reads: content type, size, JSON, schema, in that order, each with its own 4xx. */
-  const readBody = (
-    event: HttpEvent,
-    headers: Record<string, string | undefined>,
-    route: HttpRoute<CV>,
-    config: CV,
-  ) => {
-    const bytes = bodyBytes(event);
-    if (!route.body) return bytes === undefined ? undefined : parseJsonBody(bytes);
-    const { schema, maxBytes = DEFAULT_MAX_BODY_BYTES } = route.body;
-    checkJsonContentType(headers['content-type']);
-    checkBodySize(bytes, typeof maxBytes === 'function' ? maxBytes(config) : maxBytes);
-    const parsed = schema.safeParse(parseJsonBody(bytes));
-    if (!parsed.success) {
-      throw badRequest('the request body is invalid', classifyError(parsed.error, 'request').fields);
-    }
-    return parsed.data;
-  };
-
-  const answer = async (
-    event: HttpEvent,
-    lambda: Context,
-    correlationId: string,
-    headers: Record<string, string>,
-  ): Promise<HttpResponse> => {
+  /** The route of the request, its handler's answer as a response. */
+  const answer = async (event: HttpEvent, context: HttpContext<CV>): Promise<HttpResponse> => {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath;
-    if (health && method === 'GET' && path === health.path) return answerHealth(headers);
-    let route = single;
+    let handle = single!;
     let params: Record<string, string> = { ...(event.pathParameters as Record<string, string>) };
+    let body = context.body;
     if (table) {
       const match = table.match(method, path);
       if (match === undefined) throw new RequestRejected(404, `no route for ${method} ${path.slice(0, 200)}`);
@@ -327,34 +202,53 @@ export function createHttpHandler<
         return json(
           405,
           { message: `${method} is not allowed on ${path.slice(0, 200)}: use ${allowed}` },
-          { ...headers, allow: allowed },
+          { allow: allowed },
         );
       }
-      route = match.found;
+      handle = match.found.handle;
       params = { ...params, ...match.params };
+      body = readBody(event, match.found.body, context.config);
+    } else if (!singleBody) {
+      body = readBody(event, undefined, context.config);
     }
-    const config = await loadConfig();
-    const requestHeaders = lowerCaseHeaders(event.headers);
-    const body = readBody(event, requestHeaders, route!, config);
-    const result = await route!.handle(
-      {
-        body,
-        method,
-        path,
-        headers: requestHeaders,
-        query: event.queryStringParameters ?? {},
-        pathParameters: params,
-        correlationId,
-        event,
-      },
-      { config, lambda },
+    const result = await withDeadline(
+      Promise.resolve(
+        handle(
+          {
+            body,
+            method,
+            path,
+            headers: lowerCaseHeaders(event.headers),
+            query: event.queryStringParameters ?? {},
+            pathParameters: params,
+            correlationId: context.correlationId,
+            event,
+          },
+          { config: context.config, lambda: context },
+        ),
+      ),
+      invocationDeadline(context, marginMs),
+      'the request',
     );
     return result
       ? result.body === undefined
-        ? { statusCode: result.statusCode, headers: { ...headers, ...result.headers } }
-        : json(result.statusCode, result.body, { ...headers, ...result.headers })
-      : { statusCode: 204, headers };
+        ? { statusCode: result.statusCode, ...(result.headers ? { headers: result.headers } : {}) }
+        : json(result.statusCode, result.body, result.headers)
+      : { statusCode: 204 };
   };
+
+  const config = configLoader((options.config ?? {}) as C);
+  const mapped = middy<HttpEvent, HttpResponse, Error, HttpContext<CV>>(answer)
+    .use(correlationId<CV>())
+    .use(
+      options.health
+        ? [healthRoute<CV>(options.health, { config, path: options.healthPath ?? '/health' })]
+        : [],
+    )
+    .use(options.middlewares ?? [])
+    .use(loadConfig((options.config ?? {}) as C, { timeMarginMs: marginMs }))
+    .use(singleBody ? [validateBody<z.ZodType, CV>(singleBody as BodyOptions<z.ZodType, CV>)] : [])
+    .use(httpErrorResponses<CV>());
 
   return withPowertools<HttpEvent, HttpResponse>(async (event, lambda) => {
     const started = performance.now();
@@ -362,20 +256,9 @@ export function createHttpHandler<
     if (notHttp) {
       // No HTTP client is waiting: whoever invoked the function gets the reason, and nothing else runs.
       logger.warn('event refused', { reason: notHttp });
-      return json(400, { message: notHttp, requestId: lambda.awsRequestId }, {});
+      return json(400, { message: notHttp, requestId: lambda.awsRequestId });
     }
-    const correlationId = correlationIdFromEvent(event) ?? lambda.awsRequestId;
-    setCorrelationId(correlationId);
-    const headers = { [CORRELATION_HEADER]: correlationId };
-    const deadline = invocationDeadline(lambda, marginMs);
-    let response: HttpResponse;
-    try {
-      response = await withCorrelationId(correlationId, () =>
-        withDeadline(answer(event, lambda, correlationId, headers), deadline, 'the request'),
-      );
-    } catch (error) {
-      response = errorResponse(error, lambda.awsRequestId, headers);
-    }
+    const response = await mapped(event, lambda as HttpContext<CV>);
     eventMetrics.handled();
     eventMetrics.handlingDuration(performance.now() - started);
     return response;

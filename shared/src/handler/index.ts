@@ -1,12 +1,9 @@
 export {
-  type BodyOptions,
   badRequest,
   createHttpHandler,
   type HandlerContext,
-  type HttpEvent,
   type HttpHandlerOptions,
   type HttpRequest,
-  type HttpResponse,
   type HttpResult,
   type HttpRoute,
   RequestRejected,
@@ -22,5 +19,18 @@ export {
   uuidFromKey,
 } from './idempotency.ts';
 export { lazy } from './lazy.ts';
+export {
+  type BodyOptions,
+  type ConfigValues,
+  correlationId,
+  errorResponse,
+  type HttpContext,
+  type HttpEvent,
+  type HttpMiddleware,
+  type HttpResponse,
+  healthRoute,
+  httpErrorResponses,
+  loadConfig,
+  validateBody,
+} from './middleware.ts';
 export { RouteTable } from './router.ts';
-export { withPowertools } from './withPowertools.ts';

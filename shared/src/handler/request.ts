@@ -1,3 +1,4 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type FieldError, InfraError } from '../errors/index.ts';
 import { bodyShapeProblem, MAX_BODY_DEPTH } from '../mq/limits.ts';
 
@@ -106,4 +107,17 @@ export function parseJsonBody(bytes: Buffer | undefined): unknown {
   const problem = firstTextProblem(value);
   if (problem) throw badRequest(`the request body is invalid: ${problem.path} ${problem.message}`, [problem]);
   return value;
+}
+
+/** A JSON response. */
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
 }

@@ -3,7 +3,10 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { logger, metrics, recordRegisteredMetrics, tracer } from '../observability/index.ts';
+import { recordRegisteredMetrics } from './catalog.ts';
+import { logger } from './logger.ts';
+import { metrics } from './metrics.ts';
+import { tracer } from './tracer.ts';
 
 /**
  * The base every handler of this library sits on: middy with the Powertools tracer (a subsegment per invocation,

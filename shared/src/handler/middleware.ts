@@ -1,0 +1,246 @@
+import type { MiddlewareObj, Request } from '@middy/core';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  LambdaFunctionURLEvent,
+} from 'aws-lambda';
+import type { z } from 'zod';
+import { BreakerOpenError } from '../breaker/index.ts';
+import type { Config } from '../config/index.ts';
+import { classifyError, invocationDeadline, withDeadline } from '../errors/index.ts';
+import type { Health } from '../health/index.ts';
+import {
+  CORRELATION_HEADER,
+  correlationIdFromEvent,
+  eventMetrics,
+  logger,
+  setCorrelationId,
+  tracer,
+} from '../observability/index.ts';
+import {
+  badRequest,
+  bodyBytes,
+  checkBodySize,
+  checkJsonContentType,
+  json,
+  parseJsonBody,
+  RequestRejected,
+} from './request.ts';
+
+/** HTTP API (payload v2) and Function URL events share this shape. */
+export type HttpEvent = APIGatewayProxyEventV2 | LambdaFunctionURLEvent;
+export type HttpResponse = APIGatewayProxyStructuredResultV2;
+
+export type ConfigValues<T> = { [K in keyof T]: T[K] extends Config<infer V> ? V : never };
+
+/** What the middlewares below put on the Lambda context, for the middlewares after them and the handler. */
+export interface HttpContext<CV = Record<string, unknown>> extends Context {
+  /** Set by `correlationId()`. */
+  correlationId: string;
+  /** Set by `loadConfig()`: each component validated and within its TTL. */
+  config: CV;
+  /** Set by `validateBody()`: the JSON body as its schema returned it. */
+  body?: unknown;
+}
+
+/** A middleware of an HTTP handler: what a team's own (CORS, auth) is too. */
+export type HttpMiddleware<CV = Record<string, unknown>> = MiddlewareObj<
+  HttpEvent,
+  HttpResponse,
+  Error,
+  HttpContext<CV>
+>;
+type HttpMiddyRequest<CV> = Request<HttpEvent, HttpResponse, Error, HttpContext<CV>>;
+
+/** What the middlewares that bound a wait keep back from the invocation's remaining time, unless told. */
+export const DEFAULT_TIME_MARGIN_MS = 500;
+
+/**
+ * The correlation id of the request: a safe `x-correlation-id` header, else the API Gateway request id. It is on
+ * every log line and published message from then on, on the context as `correlationId`, and on the response, a
+ * mapped error's included.
+ */
+export function correlationId<CV>(): HttpMiddleware<CV> {
+  const onResponse = (request: HttpMiddyRequest<CV>) => {
+    const response = request.response;
+    if (response && typeof response === 'object') {
+      response.headers = { ...response.headers, [CORRELATION_HEADER]: request.context.correlationId };
+    }
+  };
+  return {
+    name: 'lambdaInfraCorrelationId',
+    before: (request) => {
+      const id = correlationIdFromEvent(request.event) ?? request.context.awsRequestId;
+      setCorrelationId(id);
+      request.context.correlationId = id;
+    },
+    after: onResponse,
+    onError: onResponse,
+  };
+}
+
+/** Reads every component before the handler, on the context as `config`; no SSM call within their TTL. */
+export function loadConfig<C extends Record<string, Config<unknown>>>(
+  components: C,
+  options: { timeMarginMs?: number } = {},
+): HttpMiddleware<ConfigValues<C>> {
+  const load = configLoader(components);
+  const marginMs = options.timeMarginMs ?? DEFAULT_TIME_MARGIN_MS;
+  return {
+    name: 'lambdaInfraLoadConfig',
+    before: async (request) => {
+      const deadline = invocationDeadline(request.context, marginMs);
+      request.context.config = await withDeadline(load(), deadline, 'loading config');
+    },
+  };
+}
+
+/** All components at once, keyed as given. */
+export function configLoader<C extends Record<string, Config<unknown>>>(
+  components: C,
+): () => Promise<ConfigValues<C>> {
+  const entries = Object.entries(components) as [string, Config<unknown>][];
+  return async () => {
+    const values = await Promise.all(entries.map(([, config]) => config.get()));
+    return Object.fromEntries(entries.map(([key], i) => [key, values[i]])) as ConfigValues<C>;
+  };
+}
+
+/** What a body must be: JSON checked by a schema, within a size. */
+export interface BodyOptions<S extends z.ZodType, CV> {
+  /**
+   * The body must be JSON (content-type `application/json` or `…+json`, UTF-8: else 415), at most `maxBytes`
+   * (else 413), no deeper than MAX_BODY_DEPTH and free of NUL and lone surrogates, and pass this schema (else
+   * 400 with one entry per field).
+   */
+  schema: S;
+  /**
+   * Largest body in bytes, fixed or from the invocation's config.
+   * @default 1 MiB, what one SQS message takes
+   */
+  maxBytes?: number | ((config: CV) => number);
+}
+
+/** A body no larger than one SQS message, unless a route says otherwise. */
+const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+/** Header names in lower case: API Gateway sends them so, a hand-made or test event may not. */
+export function lowerCaseHeaders(
+  headers: Record<string, string | undefined> | undefined,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** The body a route reads: content type, size, JSON, schema, in that order, each refused with its own 4xx. */
+export function readBody<S extends z.ZodType, CV>(
+  event: HttpEvent,
+  body: BodyOptions<S, CV> | undefined,
+  config: CV,
+): z.output<S> | unknown {
+  const bytes = bodyBytes(event);
+  if (!body) return bytes === undefined ? undefined : parseJsonBody(bytes);
+  const { schema, maxBytes = DEFAULT_MAX_BODY_BYTES } = body;
+  checkJsonContentType(lowerCaseHeaders(event.headers)['content-type']);
+  checkBodySize(bytes, typeof maxBytes === 'function' ? maxBytes(config) : maxBytes);
+  const parsed = schema.safeParse(parseJsonBody(bytes));
+  if (!parsed.success) {
+    throw badRequest('the request body is invalid', classifyError(parsed.error, 'request').fields);
+  }
+  return parsed.data;
+}
+
+/** Checks the body before the handler (after `loadConfig`, whose values `maxBytes` may read), as `body` on the context. */
+export function validateBody<S extends z.ZodType, CV>(options: BodyOptions<S, CV>): HttpMiddleware<CV> {
+  return {
+    name: 'lambdaInfraValidateBody',
+    before: (request) => {
+      request.context.body = readBody(request.event, options, request.context.config);
+    },
+  };
+}
+
+/** Seconds a client should wait: until an open circuit's next probe, else one. */
+function retryAfterSeconds(error: unknown): number {
+  const open = error instanceof BreakerOpenError ? error : (error as { cause?: unknown })?.cause;
+  if (open instanceof BreakerOpenError && Number.isFinite(open.retryAfterMs)) {
+    return Math.max(1, Math.ceil(open.retryAfterMs / 1_000));
+  }
+  return 1;
+}
+
+/** Turns a failure into the response: 4xx for bad input, 503 for what a retry may fix, 500 otherwise. */
+export function errorResponse(error: unknown, requestId: string): HttpResponse {
+  if (error instanceof RequestRejected) {
+    logger.info('request rejected', { status: error.status, error: error.toJSON() });
+    return json(error.status, { message: error.message, errors: error.fields, requestId });
+  }
+  const infra = classifyError(error, 'handler');
+  const zod = (error as { name?: unknown } | null)?.name === 'ZodError';
+  if (infra.type === 'validation' && (infra.component === 'request' || zod)) {
+    logger.info('request rejected', { error: infra.toJSON() });
+    const message = zod ? 'the request is invalid' : infra.message;
+    return json(400, { message, errors: infra.fields, requestId });
+  }
+  eventMetrics.errors(infra.type);
+  if (infra.retryable) {
+    logger.warn('request failed on a dependency; the client may retry', { error: infra.toJSON() });
+    return json(
+      503,
+      { message: 'Service temporarily unavailable', requestId },
+      { 'retry-after': String(retryAfterSeconds(error)) },
+    );
+  }
+  logger.error('request failed', { error: infra.toJSON(), cause: infra.cause as Error });
+  tracer.addErrorAsMetadata(infra);
+  return json(500, { message: 'Internal server error', requestId });
+}
+
+/**
+ * Maps an error to its response in `onError`: 400 / 413 / 415 / … for a request refused (`RequestRejected`, a
+ * schema), 503 with `Retry-After` for a retryable failure of a dependency or of config, 500 with the request id
+ * and nothing of the error otherwise. Use it last: the middlewares used before it then see the mapped response
+ * in their own `onError` (and `request.error` still holds what was thrown).
+ */
+export function httpErrorResponses<CV>(): HttpMiddleware<CV> {
+  return {
+    name: 'lambdaInfraHttpErrorResponses',
+    onError: (request) => {
+      request.response = errorResponse(request.error, request.context.awsRequestId);
+    },
+  };
+}
+
+/** How long `GET /health` waits for config before it reports without it. */
+const HEALTH_CONFIG_WAIT_MS = 1_000;
+
+/**
+ * Answers `GET {path}` with the health report, also when config cannot be loaded (config is asked for first, at
+ * most 1 s, so that what is wrong with it is in the report): 200 healthy or degraded, 503 unhealthy.
+ */
+export function healthRoute<CV>(
+  health: Health,
+  options: { path?: string; config?: () => Promise<unknown> } = {},
+): HttpMiddleware<CV> {
+  const path = options.path ?? '/health';
+  return {
+    name: 'lambdaInfraHealthRoute',
+    before: async (request) => {
+      const { event } = request;
+      if (event.requestContext.http.method.toUpperCase() !== 'GET' || event.rawPath !== path)
+        return undefined;
+      if (options.config) {
+        await withDeadline(options.config(), Date.now() + HEALTH_CONFIG_WAIT_MS, 'loading config').catch(
+          () => undefined,
+        );
+      }
+      const report = await health.check();
+      // An early answer skips the `after` middlewares: the correlation id is put on here.
+      return json(report.status === 'unhealthy' ? 503 : 200, report, {
+        [CORRELATION_HEADER]: request.context.correlationId,
+      });
+    },
+  };
+}
