@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config/index.ts';
-import { type Breaker, type BreakerOptions, createBreaker } from './createBreaker.ts';
+import { type Breaker, type BreakerOptions, breakerConfigDefaults, createBreaker } from './createBreaker.ts';
 import type { BreakerStore } from './stores.ts';
 import { consecutive, failureRate } from './strategies.ts';
 
@@ -25,12 +25,7 @@ export const breakerConfigSchema = z
   .refine((c) => c.maxOpenMs >= c.openMs, { message: 'must be at least openMs', path: ['maxOpenMs'] });
 export type BreakerConfig = z.infer<typeof breakerConfigSchema>;
 
-export const breakerConfigDefaults: BreakerConfig = {
-  strategy: { kind: 'consecutive', threshold: 5 },
-  openMs: 5_000,
-  maxOpenMs: 60_000,
-  halfOpenCalls: 1,
-};
+export { breakerConfigDefaults };
 
 /** Breaker options from its config. */
 export function breakerSettings(

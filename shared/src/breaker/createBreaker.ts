@@ -1,6 +1,14 @@
-import { classifyError, InfraError, withTimeout } from '../errors/index.ts';
+import {
+  backoffDelay,
+  classifyError,
+  InfraError,
+  invalidOption,
+  withDefaults,
+  withTimeout,
+} from '../errors/index.ts';
 import { recordMetric } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
+import type { BreakerConfig } from './config.ts';
 import { type BreakerStore, memoryStore, type SharedState } from './stores.ts';
 import { consecutive, type Strategy } from './strategies.ts';
 
@@ -78,6 +86,31 @@ export interface BreakerStats {
   failureRate: number;
 }
 
+/**
+ * A breaker's defaults, which its config component's are too: `consecutive(5)`, open 5 s at first and up to 60 s,
+ * one probe at a time.
+ */
+export const breakerConfigDefaults: BreakerConfig = {
+  strategy: { kind: 'consecutive', threshold: 5 },
+  openMs: 5_000,
+  maxOpenMs: 60_000,
+  halfOpenCalls: 1,
+};
+
+/** The options `createBreaker` fills in when they are not given. */
+const breakerOptionDefaults = {
+  openMs: breakerConfigDefaults.openMs,
+  maxOpenMs: breakerConfigDefaults.maxOpenMs,
+  halfOpenCalls: breakerConfigDefaults.halfOpenCalls,
+  probeWaitMs: 50,
+};
+
+function checkTimes(name: string, openMs: number, maxOpenMs: number): void {
+  if (!(openMs > 0) || maxOpenMs < openMs) {
+    throw invalidOption('breaker', 'openMs', `must be positive and at most maxOpenMs (breaker "${name}")`);
+  }
+}
+
 const defaultIsFailure = (error: unknown): boolean => {
   const infra = classifyError(error, 'breaker');
   return infra.retryable && infra.type !== 'validation';
@@ -119,22 +152,25 @@ export class Breaker {
 
   constructor(options: BreakerOptions) {
     this.name = options.name;
-    this.#strategy = options.strategy ?? consecutive(5);
-    this.#openMs = options.openMs ?? 5_000;
-    this.#maxOpenMs = options.maxOpenMs ?? 60_000;
-    this.#halfOpenCalls = options.halfOpenCalls ?? 1;
+    const o = withDefaults(breakerOptionDefaults, options);
+    this.#strategy = options.strategy ?? consecutive(breakerConfigDefaults.strategy.threshold);
+    this.#openMs = o.openMs;
+    this.#maxOpenMs = o.maxOpenMs;
+    this.#halfOpenCalls = o.halfOpenCalls;
     this.#timeoutMs = options.timeoutMs;
     this.#isFailure = options.isFailure ?? defaultIsFailure;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#store = options.store ?? memoryStore();
-    this.#probeWaitMs = options.probeWaitMs ?? 50;
+    this.#probeWaitMs = o.probeWaitMs;
     this.#since = this.#now();
-    if (!(this.#openMs > 0) || this.#maxOpenMs < this.#openMs) {
-      throw new RangeError(`breaker "${this.name}": openMs must be positive and at most maxOpenMs`);
-    }
+    checkTimes(this.name, this.#openMs, this.#maxOpenMs);
     if (!Number.isInteger(this.#halfOpenCalls) || this.#halfOpenCalls < 1) {
-      throw new RangeError(`breaker "${this.name}": halfOpenCalls must be a whole number of at least 1`);
+      throw invalidOption(
+        'breaker',
+        'halfOpenCalls',
+        `must be a whole number of at least 1 (breaker "${this.name}")`,
+      );
     }
   }
 
@@ -269,13 +305,19 @@ export class Breaker {
 
   /** Opens for the base time, or, after failed probes, for a doubled time with jitter up to maxOpenMs. */
   #open(): void {
-    const ceiling = Math.min(this.#maxOpenMs, this.#openMs * 2 ** this.#failedProbes);
-    // Equal jitter: at least half the ceiling, so that containers do not probe in step, and never less than
-    // openMs (with maxOpenMs under twice openMs, half the ceiling would be).
+    // Equal jitter: at least half the doubled time, so that containers do not probe in step, and never less than
+    // openMs (with maxOpenMs under twice openMs, half of it would be).
     const ms =
       this.#failedProbes === 0
         ? this.#openMs
-        : Math.max(this.#openMs, ceiling / 2 + (this.#random() * ceiling) / 2);
+        : Math.max(
+            this.#openMs,
+            backoffDelay(
+              this.#failedProbes,
+              { base: this.#openMs, max: this.#maxOpenMs, jitter: 'equal' },
+              this.#random,
+            ),
+          );
     this.#openUntil = this.#now() + ms;
     this.#transition('open');
   }
@@ -427,9 +469,7 @@ export class Breaker {
   ): void {
     const openMs = settings.openMs ?? this.#openMs;
     const maxOpenMs = settings.maxOpenMs ?? this.#maxOpenMs;
-    if (!(openMs > 0) || maxOpenMs < openMs) {
-      throw new RangeError(`breaker "${this.name}": openMs must be positive and at most maxOpenMs`);
-    }
+    checkTimes(this.name, openMs, maxOpenMs);
     if (settings.strategy) this.#strategy = settings.strategy;
     this.#openMs = openMs;
     this.#maxOpenMs = maxOpenMs;

@@ -17,5 +17,12 @@ export {
   STATE_METRIC_VALUE,
 } from './createBreaker.ts';
 export { breakerHealthCheck } from './health.ts';
-export { type BreakerStore, memoryStore, type OutcomeBatch, redisStore, type SharedState } from './stores.ts';
+export {
+  type BreakerStore,
+  memoryStore,
+  type OutcomeBatch,
+  redisStore,
+  type ScriptRunner,
+  type SharedState,
+} from './stores.ts';
 export { consecutive, type FailureRateOptions, failureRate, type Strategy } from './strategies.ts';

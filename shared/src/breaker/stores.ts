@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Cache } from '../cache/createCache.ts';
 import type { Strategy } from './strategies.ts';
 
 /** The circuit as every container sees it. `open` with `openUntil` in the past means: time to probe. */
@@ -143,10 +142,18 @@ function parse(reply: unknown, offset = 0): SharedState {
 }
 
 /**
- * One circuit per name for every container of the service, kept in Redis through the cache's connection.
+ * What a shared store needs of Redis: a Lua script run on keys, its reply answered. The cache is one
+ * (`redisStore(cache)`, on its connection and under its namespace); so is any client that can EVAL.
+ */
+export interface ScriptRunner {
+  script(source: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * One circuit per name for every container of the service, kept in Redis through `redis` (the cache, say).
  * The hash tag keeps a circuit's keys in one cluster slot.
  */
-export function redisStore(cache: Cache, options: { syncMs?: number } = {}): BreakerStore {
+export function redisStore(cache: ScriptRunner, options: { syncMs?: number } = {}): BreakerStore {
   const stateKey = (name: string) => `breaker:{${name}}`;
   const probeKey = (name: string) => `breaker-probe:{${name}}`;
   return {

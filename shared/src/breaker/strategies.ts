@@ -1,3 +1,4 @@
+import { invalidOption } from '../errors/index.ts';
 /** Decides from the outcomes of calls in the closed state when the circuit opens. */
 export interface Strategy {
   success(now: number): void;
@@ -48,9 +49,7 @@ class Consecutive implements Strategy {
 /** Opens after `threshold` failures in a row; any success starts the count again. */
 export function consecutive(threshold: number): Strategy {
   if (!Number.isInteger(threshold) || threshold < 1) {
-    throw new RangeError(
-      `consecutive(threshold): threshold must be a whole number of at least 1, got ${threshold}`,
-    );
+    throw invalidOption('breaker', 'threshold', `must be a whole number of at least 1, got ${threshold}`);
   }
   return new Consecutive(threshold);
 }
@@ -155,11 +154,11 @@ export function failureRate(options: FailureRateOptions): Strategy {
   const { threshold, windowMs, minCalls } = options;
   const count = options.buckets ?? 10;
   if (!(threshold > 0 && threshold <= 1))
-    throw new RangeError(`failureRate: threshold must be in (0, 1], got ${threshold}`);
-  if (!(windowMs > 0)) throw new RangeError(`failureRate: windowMs must be positive, got ${windowMs}`);
+    throw invalidOption('breaker', 'threshold', `must be in (0, 1], got ${threshold}`);
+  if (!(windowMs > 0)) throw invalidOption('breaker', 'windowMs', `must be positive, got ${windowMs}`);
   if (!Number.isInteger(minCalls) || minCalls < 1)
-    throw new RangeError(`failureRate: minCalls must be a whole number of at least 1, got ${minCalls}`);
+    throw invalidOption('breaker', 'minCalls', `must be a whole number of at least 1, got ${minCalls}`);
   if (!Number.isInteger(count) || count < 1)
-    throw new RangeError(`failureRate: buckets must be a whole number of at least 1, got ${count}`);
+    throw invalidOption('breaker', 'buckets', `must be a whole number of at least 1, got ${count}`);
   return new FailureRate(threshold, windowMs, minCalls, count);
 }

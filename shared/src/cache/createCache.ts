@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, createCluster } from '@redis/client';
 import { type Breaker, consecutive, createBreaker } from '../breaker/index.ts';
-import { classifyError, InfraError, TimeoutQueue } from '../errors/index.ts';
+import {
+  backoffDelay,
+  checkOptions,
+  classifyError,
+  InfraError,
+  sleep,
+  TimeoutQueue,
+  withDefaults,
+} from '../errors/index.ts';
 import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
+import { cacheOptionDefaults, cacheOptionRules } from './environment.ts';
 import { type IamAuthOptions, iamCredentialsProvider } from './iamAuth.ts';
 import { MemoryCache, type MemoryCacheOptions } from './MemoryCache.ts';
 
@@ -88,8 +97,6 @@ const ACQUIRE = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) the
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function encode(key: string, value: unknown): string {
   let json: string | undefined;
   try {
@@ -135,7 +142,7 @@ function defaultNamespace(): string {
 export class Cache {
   readonly namespace: string;
   readonly defaultTtlSeconds: number;
-  readonly #options: CacheOptions;
+  readonly #options: CacheOptions & typeof cacheOptionDefaults;
   readonly #l1: MemoryCache | undefined;
   readonly #inflight = new Map<string, Promise<unknown>>();
   // Read-your-writes for the L1: how many reads of a key are in flight, and the sequence of the last write to
@@ -165,12 +172,14 @@ export class Cache {
   #published = { l1Hits: 0, l1Misses: 0, hits: 0, misses: 0, errors: 0, commands: 0, latencyMs: 0 };
 
   constructor(options: CacheOptions) {
+    this.#options = withDefaults(cacheOptionDefaults, options);
+    checkOptions('cache', cacheOptionRules, this.#options);
+    // Only once the options hold: a cache refused at construction leaves nothing registered behind.
     this.#unregisterMetrics = registerMetricsSource(() => this.recordMetrics());
-    this.#options = options;
     this.namespace = options.namespace ?? defaultNamespace();
-    this.defaultTtlSeconds = options.defaultTtlSeconds ?? 300;
+    this.defaultTtlSeconds = this.#options.defaultTtlSeconds;
     this.#now = options.now ?? Date.now;
-    const commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    const { commandTimeoutMs } = this.#options;
     this.#timeouts = new TimeoutQueue(
       commandTimeoutMs,
       () =>
@@ -191,13 +200,13 @@ export class Cache {
   #connect(): Connection {
     const o = this.#options;
     const commandTimeoutMs = this.#timeouts.timeoutMs;
-    const maxDelay = o.maxReconnectDelayMs ?? 2_000;
+    const maxDelay = o.maxReconnectDelayMs;
     const socket = {
       ...(o.tlsCaPem ? { ca: o.tlsCaPem } : {}),
-      connectTimeout: o.connectTimeoutMs ?? 1_000,
+      connectTimeout: o.connectTimeoutMs,
       // Bounded backoff with jitter; never gives up, so the cache recovers when Redis returns.
       reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** retries, maxDelay) * (0.5 + Math.random() / 2),
+        backoffDelay(retries, { base: 50, max: maxDelay, jitter: 'equal' }),
     };
     const auth = o.auth ?? { type: 'none' };
     const credentials =
@@ -252,7 +261,7 @@ export class Cache {
     this.#connection ??= this.#connect();
     if (!this.#waitedForFirstConnect) {
       this.#firstWait ??= (async () => {
-        const timeoutMs = this.#options.connectTimeoutMs ?? 1_000;
+        const timeoutMs = this.#options.connectTimeoutMs;
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           this.#firstConnect,

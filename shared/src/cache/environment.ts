@@ -22,13 +22,21 @@ export const cacheConfigSchema = z.object({
 });
 export type CacheConfig = z.infer<typeof cacheConfigSchema>;
 
-export const cacheConfigDefaults: CacheConfig = {
+/** What `createCache` takes for an option not given, and the `cache` component's defaults beside its L1's. */
+export const cacheOptionDefaults = {
   defaultTtlSeconds: 300,
   commandTimeoutMs: 500,
   connectTimeoutMs: 1_000,
   maxReconnectDelayMs: 2_000,
+} satisfies Omit<CacheConfig, 'l1'>;
+
+export const cacheConfigDefaults: CacheConfig = {
+  ...cacheOptionDefaults,
   l1: { enabled: false, maxEntries: 1_000, maxBytes: 8 * 1024 * 1024, ttlMs: 5_000 },
 };
+
+/** The rules `createCache` holds its options to: the component's own. */
+export const cacheOptionRules = cacheConfigSchema.omit({ l1: true });
 
 function oneOf<T extends string>(name: 'cacheMode' | 'cacheAuth', value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;

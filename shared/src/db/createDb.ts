@@ -10,9 +10,18 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { type Breaker, consecutive, createBreaker } from '../breaker/index.ts';
-import { classifyError, InfraError } from '../errors/index.ts';
+import {
+  backoffDelay,
+  checkOptions,
+  classifyError,
+  InfraError,
+  invalidOption,
+  sleep,
+  withDefaults,
+} from '../errors/index.ts';
 import { recordMetric, registerMetricsSource } from '../observability/catalog.ts';
 import { logger } from '../observability/logger.ts';
+import { dbConfigDefaults, dbConfigSchema } from './environment.ts';
 import { type AuthTokenSigner, iamPassword } from './iamAuth.ts';
 import { type SecretReader, secretPassword } from './secretAuth.ts';
 
@@ -95,7 +104,6 @@ const RETRYABLE_IN_TRANSACTION = new Set(['40001', '40P01']);
 const MAX_DURATION_SAMPLES = 100;
 
 const ignore = () => {};
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Outages count against the circuit; a query's own faults (constraints, conflicts, syntax) do not. */
 const isOutage = (error: unknown): boolean => {
@@ -111,38 +119,23 @@ function tlsOption(tls: DbOptions['tls']): pg.PoolConfig['ssl'] {
   };
 }
 
-function checkOptions(options: DbOptions): void {
-  const positive = (name: keyof DbOptions, min: number) => {
-    const value = options[name];
-    if (value !== undefined && !(Number.isInteger(value) && (value as number) >= min)) {
-      throw new InfraError(
-        `db option ${name} must be a whole number of at least ${min}, got ${String(value)}`,
-        {
-          type: 'config',
-          component: 'db',
-        },
-      );
-    }
-  };
-  positive('port', 1);
-  positive('poolMax', 1);
-  positive('idleTimeoutMs', 0);
-  positive('connectTimeoutMs', 1);
-  positive('statementTimeoutMs', 0);
-  positive('slowQueryMs', 0);
-  positive('transactionRetries', 0);
+/** What `createDb` holds its options to: the `db` component's rules, the required ones, TLS for secrets. */
+function checkDbOptions(options: DbOptions & typeof dbConfigDefaults): void {
+  checkOptions('db', dbConfigSchema, options);
   for (const field of ['host', 'database', 'user'] as const) {
-    if (!options[field]) {
-      throw new InfraError(`db option ${field} is required`, { type: 'config', component: 'db' });
-    }
+    if (!options[field]) throw invalidOption('db', field, 'is required');
+  }
+  if (
+    options.port !== undefined &&
+    !(Number.isInteger(options.port) && options.port >= 1 && options.port <= 65_535)
+  ) {
+    throw invalidOption('db', 'port', `must be a whole number from 1 to 65535, got ${String(options.port)}`);
   }
   if ((options.auth?.type === 'iam' || options.auth?.type === 'secret') && !options.tls) {
-    throw new InfraError(
-      `${options.auth.type} authentication sends its secret as the password: it needs tls`,
-      {
-        type: 'config',
-        component: 'db',
-      },
+    throw invalidOption(
+      'db',
+      'tls',
+      `must be set: ${options.auth.type} authentication sends its secret as the password: it needs tls`,
     );
   }
 }
@@ -174,15 +167,16 @@ export class Db<Schema> {
   #closing: Promise<void> | undefined;
   readonly #unregisterMetrics: () => void;
 
-  constructor(options: DbOptions) {
-    checkOptions(options);
-    this.#max = options.poolMax ?? 2;
-    this.#slowQueryMs = options.slowQueryMs ?? 500;
-    this.#transactionRetries = options.transactionRetries ?? 3;
+  constructor(given: DbOptions) {
+    const options = withDefaults(dbConfigDefaults, given);
+    checkDbOptions(options);
+    this.#max = options.poolMax;
+    this.#slowQueryMs = options.slowQueryMs;
+    this.#transactionRetries = options.transactionRetries;
     this.#random = options.random ?? Math.random;
     const port = options.port ?? 5432;
     const auth = options.auth ?? { type: 'none' };
-    const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
+    const { statementTimeoutMs } = options;
     const applicationName =
       options.applicationName ?? process.env.LAMBDA_INFRA_SERVICE ?? process.env.POWERTOOLS_SERVICE_NAME;
 
@@ -208,8 +202,8 @@ export class Db<Schema> {
         : {}),
       ssl: tlsOption(options.tls),
       max: this.#max,
-      idleTimeoutMillis: options.idleTimeoutMs ?? 60_000,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 3_000,
+      idleTimeoutMillis: options.idleTimeoutMs,
+      connectionTimeoutMillis: options.connectTimeoutMs,
       ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
       ...(applicationName ? { application_name: applicationName } : {}),
       keepAlive: true,
@@ -355,7 +349,7 @@ export class Db<Schema> {
         if (!code || !RETRYABLE_IN_TRANSACTION.has(code) || attempt >= retries) throw error;
         this.#stats.retries++;
         // Full jitter over 10 ms × 2^attempt, at most 1 s: the conflicting transactions spread out.
-        const delay = this.#random() * Math.min(1_000, 10 * 2 ** attempt);
+        const delay = backoffDelay(attempt, { base: 10, max: 1_000, jitter: 'full' }, this.#random);
         logger.debug('transaction conflicted; running it again', {
           code,
           attempt: attempt + 1,

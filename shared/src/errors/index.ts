@@ -1,3 +1,4 @@
+export { type Backoff, backoffDelay, type Jitter, sleep } from './backoff.ts';
 export { classifyError } from './classifyError.ts';
 export { invocationDeadline, TimeoutQueue, withDeadline, withTimeout } from './deadline.ts';
 export {
@@ -7,3 +8,4 @@ export {
   type InfraErrorType,
   isInfraError,
 } from './InfraError.ts';
+export { checkOptions, invalidOption, withDefaults } from './options.ts';

@@ -7,7 +7,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
 import { type Breaker, BreakerOpenError, consecutive, createBreaker } from '../breaker/index.ts';
-import { classifyError, type FieldError, InfraError } from '../errors/index.ts';
+import {
+  backoffDelay,
+  classifyError,
+  type FieldError,
+  InfraError,
+  invalidOption,
+  sleep,
+  withDefaults,
+} from '../errors/index.ts';
 import { eventMetrics } from '../observability/catalog.ts';
 import { correlationAttributes } from '../observability/correlation.ts';
 import {
@@ -50,20 +58,28 @@ export interface PublisherOptions<T> {
   client?: SQSClient;
   /** Default: 5 failures in a row open it for 5 s; `false` for none. */
   breaker?: Breaker | false;
-  /** Attempts per entry, the first included; default 4. */
+  /**
+   * Attempts per entry, the first included.
+   * @default 4
+   */
   maxAttempts?: number;
-  /** Backoff between attempts: full jitter on min(maxDelayMs, baseDelayMs * 2^attempt); defaults 50 / 1000 ms. */
+  /**
+   * Backoff between attempts: full jitter on min(maxDelayMs, baseDelayMs * 2^attempt).
+   * @default 50
+   */
   baseDelayMs?: number;
+  /** @default 1000 */
   maxDelayMs?: number;
 }
+
+/** What a publisher takes for an option not given. */
+export const publisherDefaults = { maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
 
 interface Prepared {
   index: number;
   entry: SendMessageBatchRequestEntry;
   bytes: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends to one queue: bodies checked against the schema and the size limits before anything is sent, batches
@@ -98,9 +114,16 @@ export class Publisher<T> {
         ? undefined
         : (options.breaker ??
           createBreaker({ name: `sqs:${this.#queueName}`, strategy: consecutive(5), openMs: 5_000 }));
-    this.#maxAttempts = options.maxAttempts ?? 4;
-    this.#baseDelayMs = options.baseDelayMs ?? 50;
-    this.#maxDelayMs = options.maxDelayMs ?? 1_000;
+    const { maxAttempts, baseDelayMs, maxDelayMs } = withDefaults(publisherDefaults, options);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw invalidOption('mq', 'maxAttempts', `must be a whole number of at least 1, got ${maxAttempts}`);
+    }
+    if (!(baseDelayMs >= 0) || !(maxDelayMs >= baseDelayMs)) {
+      throw invalidOption('mq', 'maxDelayMs', 'must be at least baseDelayMs, and both at least 0');
+    }
+    this.#maxAttempts = maxAttempts;
+    this.#baseDelayMs = baseDelayMs;
+    this.#maxDelayMs = maxDelayMs;
   }
 
   /** Checks and encodes every item; one bad item fails the whole call, before anything is sent. */
@@ -202,7 +225,7 @@ export class Publisher<T> {
   }
 
   #delay(attempt: number): number {
-    return Math.random() * Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** attempt);
+    return backoffDelay(attempt, { base: this.#baseDelayMs, max: this.#maxDelayMs, jitter: 'full' });
   }
 
   #send<R>(command: () => Promise<R>): Promise<R> {

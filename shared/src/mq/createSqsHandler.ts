@@ -17,13 +17,26 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { z } from 'zod';
 import type { Cache } from '../cache/createCache.ts';
 import type { Config } from '../config/defineConfig.ts';
-import { classifyError, InfraError, invocationDeadline, withDeadline } from '../errors/index.ts';
+import {
+  checkOptions,
+  classifyError,
+  InfraError,
+  invocationDeadline,
+  withDeadline,
+  withDefaults,
+} from '../errors/index.ts';
 import { correlationIdFromRecord, eventMetrics, logger, withCorrelationId } from '../observability/index.ts';
 import { withPowertools } from '../observability/withPowertools.ts';
 import { attributeBytes, bodyShapeProblem, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES } from './limits.ts';
 import { parseQueueArn, queueUrlResolver } from './queues.ts';
 import { DLQ_REASON_ATTRIBUTES } from './reasons.ts';
-import { backoffSeconds, MAX_VISIBILITY_SECONDS, type RetryOptions, retryConfigDefaults } from './retry.ts';
+import {
+  backoffSeconds,
+  MAX_VISIBILITY_SECONDS,
+  type RetryOptions,
+  retryConfigDefaults,
+  retryConfigSchema,
+} from './retry.ts';
 
 export { DLQ_REASON_ATTRIBUTES };
 
@@ -128,6 +141,9 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
   const queueUrl = queueUrlResolver(client);
   const targets = new Map<string, Promise<RedriveTarget>>();
   const marginMs = options.timeMarginMs ?? 1_000;
+  if (options.retry && !isConfig(options.retry)) {
+    checkOptions('mq', retryConfigSchema, withDefaults(retryConfigDefaults, options.retry));
+  }
 
   /** The source queue's dead-letter queue and its maxReceiveCount, from its redrive policy, once per queue. */
   const redriveTarget = (arn: string): Promise<RedriveTarget> => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backoffDelay, withDefaults } from '../errors/index.ts';
 
 /**
  * How a failed message waits for its next delivery. The wait is set on the message itself
@@ -38,20 +39,15 @@ export const retryConfigDefaults: RetryConfig = {
   jitter: 'equal',
 };
 
-function step(receiveCount: number, retry: RetryOptions): number {
-  const base = retry.baseDelaySeconds ?? retryConfigDefaults.baseDelaySeconds;
-  const max = retry.maxDelaySeconds ?? retryConfigDefaults.maxDelaySeconds;
-  return Math.min(max, MAX_VISIBILITY_SECONDS, base * 2 ** Math.max(0, receiveCount - 1));
-}
-
 /**
  * The delay before a message's next delivery after its `receiveCount`-th failed one: exponential, capped, with
  * equal jitter, and at least 1 s. Equal rather than full jitter: full jitter may draw 0 s, and a message that
  * waits nothing spends its receives within seconds of an outage.
  */
 export function backoffSeconds(receiveCount: number, retry: RetryOptions = {}, random = Math.random): number {
-  const full = step(receiveCount, retry);
-  const delay = retry.jitter === 'none' ? full : full / 2 + (random() * full) / 2;
+  const { baseDelaySeconds, maxDelaySeconds, jitter } = withDefaults(retryConfigDefaults, retry);
+  const max = Math.min(maxDelaySeconds, MAX_VISIBILITY_SECONDS);
+  const delay = backoffDelay(receiveCount - 1, { base: baseDelaySeconds, max, jitter }, random);
   return Math.max(1, Math.ceil(delay));
 }
 

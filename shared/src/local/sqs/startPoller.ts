@@ -6,7 +6,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { classifyError } from '../../errors/index.ts';
+import { backoffDelay, classifyError } from '../../errors/index.ts';
 import { logger } from '../../observability/logger.ts';
 
 export interface PollerOptions {
@@ -196,7 +196,7 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
           queueUrl: options.queueUrl,
           error: classifyError(error, 'mq').toJSON(),
         });
-        await pause(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        await pause(backoffDelay(failures, { base: 100, max: 5_000, jitter: 'none' }));
         continue;
       }
       if (messages.length === 0) continue;
