@@ -1,7 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { EVENTS_DB_BREAKER } from '@lambda-infra/db-migrate/events';
 import { eventsApiRoutes } from '@lambda-infra/events-api/routes';
-import type { BindingName, ConfigEntry } from '@lambda-infra/shared/config';
-import { bindings } from '@lambda-infra/shared/config';
+import type { ConfigEntry } from '@lambda-infra/shared/config';
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, type HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -11,46 +11,39 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Trigger } from 'aws-cdk-lib/triggers';
 import type { Construct, IConstruct } from 'constructs';
 import type { Bundle } from './bundling.ts';
-import { Cache } from './Cache.ts';
 import { ConfigParameters } from './ConfigParameters.ts';
-import { Database } from './Database.ts';
 import { EventQueue } from './EventQueue.ts';
 import { HelperLogRetention } from './HelperLogRetention.ts';
 import { Monitoring } from './Monitoring.ts';
-import { Network } from './Network.ts';
-import { ServiceFunction } from './ServiceFunction.ts';
-import { SharedLayer } from './SharedLayer.ts';
+import { Platform } from './Platform.ts';
+import { type ServiceBindings, ServiceFunction } from './ServiceFunction.ts';
 import type { EnvironmentSettings } from './settings.ts';
-
-/** The reference functions the stack deploys, one bundle each. */
-export type FunctionName = 'events-api' | 'events-worker' | 'db-migrate';
 
 export interface LambdaInfraStackProps extends StackProps {
   /** dev, prod, …: the `{env}` of every config path and resource name. */
-  environmentName: string;
-  settings: EnvironmentSettings;
-  config: ConfigEntry[];
-  bundles: { layer: Bundle; functions: Record<FunctionName, Bundle> };
+  readonly environmentName: string;
+  readonly settings: EnvironmentSettings;
+  readonly config: ConfigEntry[];
+  /** The shared layer's bundle: `await bundleLayer()`. */
+  readonly layerBundle: Bundle;
 }
 
-/** Environment variables from the bindings' one definition, which the library reads back. */
-function bindingEnvironment(values: Partial<Record<BindingName, string>>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(values).map(([name, value]) => [bindings[name as BindingName].variable, value as string]),
-  );
-}
+/** Where a reference function's handler is. */
+const entry = (name: string) =>
+  fileURLToPath(new URL(`../../functions/${name}/src/handler.ts`, import.meta.url));
 
 /**
- * Everything the shared layer and the reference pipeline need in one environment: network, config, queue,
- * cache, database, layer, functions, HTTP API, dashboard and alarms.
+ * The platform of one environment and the reference events pipeline on it: config, queue, functions, HTTP API,
+ * dashboard and alarms. Each function is declared once, here, with what it binds.
  */
 export class LambdaInfraStack extends Stack {
-  readonly network: Network;
+  readonly platform: Platform;
   readonly queue: EventQueue;
-  readonly cache: Cache;
-  readonly database: Database;
-  readonly sharedLayer: SharedLayer;
-  readonly functions: Record<FunctionName, ServiceFunction>;
+  readonly functions: {
+    'events-api': ServiceFunction;
+    'events-worker': ServiceFunction;
+    'db-migrate': ServiceFunction;
+  };
   readonly api: HttpApi;
   readonly monitoring: Monitoring;
   readonly environmentName: string;
@@ -61,116 +54,63 @@ export class LambdaInfraStack extends Stack {
     this.environmentName = env;
 
     new ConfigParameters(this, 'Config', { entries: props.config });
-    this.network = new Network(this, 'Network', {
-      maxAzs: settings.network.maxAzs,
-      logRetention: settings.logRetention,
-    });
-    const { vpc } = this.network;
-
-    this.cache = new Cache(this, 'Cache', {
-      vpc,
-      securityGroup: this.network.cache,
-      name: `lambda-infra-${env}`,
-      ...settings.cache,
-      removalPolicy: settings.removalPolicy,
-    });
-    this.database = new Database(this, 'Database', {
-      vpc,
-      databaseSecurityGroup: this.network.database,
-      proxySecurityGroup: this.network.proxy,
-      rotationSecurityGroup: this.network.rotation,
-      databaseName: 'events',
-      proxyName: `lambda-infra-${env}`,
-      appUser: 'events_app',
-      ...settings.db,
-      removalPolicy: settings.removalPolicy,
-    });
-    this.sharedLayer = new SharedLayer(this, 'SharedLayer', {
-      bundle: props.bundles.layer,
+    // Its id 'Default' leaves it out of its resources' logical ids, which stay what they were before the platform
+    // was a construct of its own: a deployed stack keeps its database and cache.
+    this.platform = new Platform(this, 'Default', {
       environmentName: env,
+      layerBundle: props.layerBundle,
+      logRetention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+      network: { maxAzs: settings.network.maxAzs },
+      cache: settings.cache,
+      database: { databaseName: 'events', appUser: 'events_app', ...settings.db },
     });
-    const layer = this.sharedLayer.layer;
-
-    const cacheBindings = bindingEnvironment({
-      cacheUrl: this.cache.url,
-      cacheMode: 'serverless',
-      cacheAuth: 'iam',
-      cacheUser: this.cache.user.userId,
-      cacheName: this.cache.name,
-    });
-    const proxyBindings = bindingEnvironment({
-      dbHost: this.database.proxy.endpoint,
-      dbPort: '5432',
-      dbName: this.database.databaseName,
-      dbUser: this.database.appUser,
-      dbAuth: 'iam',
-      dbTls: 'require',
-    });
-    const fn = (service: FunctionName, description: string, environment: Record<string, string>) =>
-      new ServiceFunction(this, service, {
-        service,
-        env,
-        description,
-        bundle: props.bundles.functions[service],
-        layer,
-        vpc,
-        securityGroup: service === 'db-migrate' ? this.network.migrations : this.network.functions,
-        memorySize: settings.functions.memorySize,
-        timeout: service === 'db-migrate' ? Duration.minutes(5) : settings.functions.timeout,
-        logRetention: settings.logRetention,
-        environment,
-      });
+    const database = this.platform.database!;
 
     // The queue's visibility timeout follows from its consumer's timeout, known before the function exists.
     this.queue = new EventQueue(this, 'Events', {
       maxReceiveCount: settings.queue.maxReceiveCount,
       consumerTimeout: settings.functions.timeout,
     });
+    const fn = (
+      service: string,
+      description: string,
+      bindings: ServiceBindings,
+      timeout = settings.functions.timeout,
+    ) =>
+      new ServiceFunction(this, service, {
+        platform: this.platform,
+        service,
+        entry: entry(service),
+        description,
+        bindings,
+        memorySize: settings.functions.memorySize,
+        timeout,
+      });
+    // Least privilege, exactly what each function's code calls (test/integration/grants.test.ts holds it so).
     const worker = fn('events-worker', 'stores each event of the queue once and counts it per hour', {
-      ...cacheBindings,
-      ...proxyBindings,
-      ...bindingEnvironment({ deadLetterQueueUrl: this.queue.deadLetterQueue.queueUrl }),
+      cache: true,
+      database: true,
+      consume: { queue: this.queue, ...settings.queue },
     });
     const api = fn('events-api', 'HTTP API of the events pipeline', {
-      ...cacheBindings,
-      ...proxyBindings,
-      ...bindingEnvironment({
-        queueUrl: this.queue.queue.queueUrl,
-        deadLetterQueueUrl: this.queue.deadLetterQueue.queueUrl,
-      }),
+      cache: true,
+      database: true,
+      publishTo: this.queue,
     });
-    const migrate = fn('db-migrate', 'applies the events database migrations on deploy', {
-      ...bindingEnvironment({
-        dbHost: this.database.cluster.clusterEndpoint.hostname,
-        dbPort: String(this.database.cluster.clusterEndpoint.port),
-        dbName: this.database.databaseName,
-        dbUser: 'postgres',
-        dbAuth: 'secret',
-        dbTls: 'require',
-        dbSecretArn: this.database.cluster.secret?.secretArn ?? '',
-        dbAppUser: this.database.appUser,
-      }),
-    });
+    const migrate = fn(
+      'db-migrate',
+      'applies the events database migrations on deploy',
+      { databaseOwner: true },
+      Duration.minutes(5),
+    );
     this.functions = { 'events-api': api, 'events-worker': worker, 'db-migrate': migrate };
-
-    // Least privilege, exactly what each function's code calls (test/integration/grants.test.ts holds it so):
-    // the worker consumes (the event source mapping receives and deletes with its role; the consumer looks the
-    // queue up, reads its redrive policy and delays retries) and dead-letters; the API sends and reads depths.
-    this.queue.consumeWith(worker.function, settings.queue);
-    this.queue.deadLetterQueue.grant(worker.function, 'sqs:SendMessage');
-    this.queue.queue.grant(api.function, 'sqs:SendMessage', 'sqs:GetQueueAttributes');
-    this.queue.deadLetterQueue.grant(api.function, 'sqs:GetQueueAttributes');
-    for (const f of [api, worker]) {
-      this.cache.grantConnect(f.function);
-      this.database.grantConnect(f.function);
-    }
-    this.database.cluster.secret?.grantRead(migrate.function);
 
     // Migrations run once the database is up, and again whenever the function changes (a new migration changes
     // its bundle); a failure fails the deployment.
     new Trigger(this, 'Migrate', {
       handler: migrate.function,
-      executeAfter: [this.database.cluster],
+      executeAfter: [database.cluster],
       timeout: Duration.minutes(5),
     });
 
@@ -217,8 +157,8 @@ export class LambdaInfraStack extends Stack {
       env,
       queues: { events: this.queue },
       functions: { 'events-api': api, 'events-worker': worker },
-      database: this.database,
-      cacheName: this.cache.name,
+      database,
+      cacheName: this.platform.cache!.name,
       api: this.api,
       breakers: { database: EVENTS_DB_BREAKER, cache: 'cache' },
       alarms: settings.alarms,
@@ -231,8 +171,8 @@ export class LambdaInfraStack extends Stack {
     });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.queue.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.queue.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'CacheEndpoint', { value: this.cache.url });
-    new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.database.proxy.endpoint });
+    new CfnOutput(this, 'CacheEndpoint', { value: this.platform.cache!.url });
+    new CfnOutput(this, 'DatabaseProxyEndpoint', { value: database.proxy.endpoint });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: `lambda-infra-${env}` });
     HelperLogRetention.applyTo(this, {
@@ -248,34 +188,6 @@ export class LambdaInfraStack extends Stack {
   private acknowledge(settings: EnvironmentSettings): void {
     const ack = (scope: IConstruct, id: string, reason: string) =>
       Validations.of(scope).acknowledge({ id, reason });
-    for (const [name, f] of Object.entries(this.functions)) {
-      const role = f.function.role as IConstruct;
-      ack(
-        role,
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        'the AWS policy for writing the function its own logs; nothing broader',
-      );
-      ack(
-        role,
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-        'the AWS policy Lambda needs to attach the function to the VPC (network interfaces take no resource ARN)',
-      );
-      ack(
-        role,
-        'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray PutTraceSegments and PutTelemetryRecords take no resource',
-      );
-      ack(
-        role,
-        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/config/${this.environmentName}/${name}/*]`,
-        "the function's own config components, one parameter each under its service's path",
-      );
-      ack(
-        role,
-        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-        "decrypting SecureString config: the aws/ssm key's id is not known at synth; the condition limits it to SSM and to the function's own parameters",
-      );
-    }
     ack(
       this.functions['events-api'].function,
       'Serverless-LambdaDLQ',
@@ -302,13 +214,13 @@ export class LambdaInfraStack extends Stack {
       'it is the dead-letter queue: its messages are inspected and redriven with `lambda-infra dlq`',
     );
     ack(
-      this.database.cluster,
+      this.platform.database!.cluster,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]',
       'the AWS policy that lets RDS publish enhanced monitoring to CloudWatch Logs',
     );
     if (!settings.db.deletionProtection) {
       ack(
-        this.database.cluster,
+        this.platform.database!.cluster,
         'AwsSolutions-RDS10',
         `deletion protection is a per-environment setting, on in prod; ${this.environmentName} is disposable`,
       );

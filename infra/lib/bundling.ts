@@ -2,9 +2,12 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BundlingOptions, LogLevel, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type BuildOptions, build, type Plugin } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The repository: NodejsFunction's project root, where its lock file is. */
+export const PROJECT_ROOT = ROOT.replace(/\/$/, '');
 const requireFromRoot = createRequire(join(ROOT, 'package.json'));
 /**
  * Where bundles are written, one folder per process (tests synthesize in parallel processes), removed when the
@@ -215,30 +218,28 @@ async function vendorPackage(name: string, modules: string): Promise<Bundle> {
 }
 
 /**
- * A function's handler bundled on its own, with `LAYER_PACKAGES` (the layer) and the AWS SDK (the runtime) left
- * out: what it carries is its own code and its own dependencies.
+ * How `ServiceFunction` has NodejsFunction bundle a function (esbuild, no Docker): ESM, minified with names kept,
+ * `LAYER_PACKAGES` and the AWS SDK left to the layer and the runtime, so what it carries is its own code and its own
+ * dependencies. The metafile beside the bundle says which packages went in.
  */
-export function bundleFunction(name: string, entry: string): Promise<Bundle> {
-  let bundle = built.get(name);
-  if (!bundle) {
-    bundle = buildFunction(name, entry);
-    built.set(name, bundle);
-  }
-  return bundle;
-}
+export const functionBundling: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node24',
+  minify: true,
+  keepNames: true,
+  sourceMap: false,
+  metafile: true,
+  banner: REQUIRE_SHIM,
+  externalModules: ['@aws-sdk/*', 'pg-native', ...LAYER_PACKAGES],
+  logLevel: LogLevel.ERROR,
+};
 
-async function buildFunction(name: string, entry: string): Promise<Bundle> {
-  const dir = join(BUILD_DIR, 'functions', name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const result = await build({
-    ...common,
-    entryPoints: { index: relative(ROOT, join(ROOT, entry)) },
-    outdir: dir,
-    external: [...(common.external ?? []), ...LAYER_PACKAGES],
-    plugins: [awsSdkFromRuntime],
-  });
-  const metafile = result.metafile as NonNullable<typeof result.metafile>;
+/** A function's bundle as esbuild wrote it into `dir`: its bytes and the packages in it, from the metafile. */
+export function describeFunctionBundle(dir: string): Bundle {
+  const metafile = JSON.parse(readFileSync(join(dir, 'index.meta.json'), 'utf8')) as {
+    inputs: Record<string, unknown>;
+    outputs: Record<string, { bytes: number }>;
+  };
   return { dir, bytes: bytesOf(metafile.outputs), packages: packagesOf(metafile) };
 }
 

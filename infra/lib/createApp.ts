@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { readConfigFolder } from '@lambda-infra/shared/config';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { type Bundle, bundleFunction, bundleLayer } from './bundling.ts';
-import { type FunctionName, LambdaInfraStack } from './LambdaInfraStack.ts';
+import { type Bundle, bundleLayer, describeFunctionBundle } from './bundling.ts';
+import { LambdaInfraStack } from './LambdaInfraStack.ts';
 import { environments } from './settings.ts';
 
 const CONFIG_DIR = fileURLToPath(new URL('../config', import.meta.url));
@@ -14,7 +14,7 @@ export interface InfraApp {
   env: string;
   app: App;
   stack: LambdaInfraStack;
-  bundles: { layer: Bundle; functions: Record<FunctionName, Bundle> };
+  bundles: { layer: Bundle; functions: Record<string, Bundle> };
 }
 
 /**
@@ -37,21 +37,19 @@ export async function createApp(options: { env?: string } & AppProps = {}): Prom
   if (!envs.includes(env) || !settings) {
     throw new Error(`-c env=${env}: no such environment; infra/config has ${envs.join(', ')}`);
   }
-  const bundles = {
-    layer: await bundleLayer(),
-    functions: {
-      'events-api': await bundleFunction('events-api', 'functions/events-api/src/handler.ts'),
-      'events-worker': await bundleFunction('events-worker', 'functions/events-worker/src/handler.ts'),
-      'db-migrate': await bundleFunction('db-migrate', 'functions/db-migrate/src/handler.ts'),
-    },
-  };
+  const layer = await bundleLayer();
   const stack = new LambdaInfraStack(app, `lambda-infra-${env}`, {
     description: `lambda-infra ${env}: network, config, queue, cache, database, shared layer, functions, alarms`,
     environmentName: env,
     settings,
     config: await readConfigFolder(CONFIG_DIR, { env }),
-    bundles,
+    layerBundle: layer,
   });
+  // NodejsFunction bundled each function as the stack was built; its metafile says what went in.
+  const functions = Object.fromEntries(
+    Object.entries(stack.functions).map(([name, f]) => [name, describeFunctionBundle(f.bundleDir)]),
+  );
+  const bundles = { layer, functions };
   // Every rule of both packs on the whole app.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   return { env, app, stack, bundles };

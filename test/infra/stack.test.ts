@@ -270,13 +270,24 @@ describe.each(['dev', 'prod'])('the %s stack', (env) => {
       expect(rule.from, JSON.stringify(rule)).toBeDefined();
       expect(rule.port).toEqual(rule.toPort);
     }
-    const into = (prefix: string) => ingress.filter((r) => r.to?.startsWith(prefix));
-    expect(into('NetworkCache')).toEqual([
-      expect.objectContaining({ port: 6379, from: expect.stringMatching(/^NetworkFunctions/) }),
-    ]);
-    expect(into('NetworkProxy')).toEqual([
-      expect.objectContaining({ port: 5432, from: expect.stringMatching(/^NetworkFunctions/) }),
-    ]);
+    // Each function has a group of its own; the cache's and the proxy's groups open only to those of the
+    // functions that bind them.
+    const groupOf = Object.fromEntries(
+      resources(env, 'AWS::Lambda::Function')
+        .filter(([, f]) => f.Properties.Layers)
+        .map(([, f]) => [
+          f.Properties.Environment.Variables.LAMBDA_INFRA_SERVICE,
+          logicalId(f.Properties.VpcConfig.SecurityGroupIds[0]),
+        ]),
+    );
+    expect(new Set(Object.values(groupOf)).size).toBe(3);
+    const [[, cache]] = resources(env, 'AWS::ElastiCache::ServerlessCache') as [[string, Resources[string]]];
+    const [[, proxy]] = resources(env, 'AWS::RDS::DBProxy') as [[string, Resources[string]]];
+    const into = (group: unknown) => ingress.filter((r) => r.to === logicalId(group));
+    const from = (port: number, ...services: string[]) =>
+      services.map((s) => expect.objectContaining({ port, from: groupOf[s] }));
+    expect(into(cache.Properties.SecurityGroupIds[0])).toEqual(from(6379, 'events-worker', 'events-api'));
+    expect(into(proxy.Properties.VpcSecurityGroupIds[0])).toEqual(from(5432, 'events-worker', 'events-api'));
   });
 
   it('runs every reference function on nodejs24.x, arm64, traced, with JSON logs kept, the layer and the bindings', () => {

@@ -4,7 +4,8 @@ import { cp, mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BUILD_DIR, bundleFunction, bundleLayer } from '../../infra/lib/bundling.ts';
+import { BUILD_DIR, bundleLayer } from '../../infra/lib/bundling.ts';
+import { createApp, type InfraApp } from '../../infra/lib/createApp.ts';
 import { useSsmEndpoint } from '../support/aws.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
 import { useTestDatabase } from '../support/postgres.ts';
@@ -15,12 +16,16 @@ import { fauxqsClient, queueDepth } from '../support/sqs.ts';
 // SDK the runtime provides. Each run is a fresh Node process, as a cold start is.
 const TASKS = join(BUILD_DIR, 'tasks');
 
-async function layOut(name: string, entry: string): Promise<string> {
-  const [layer, fn] = await Promise.all([bundleLayer(), bundleFunction(name, entry)]);
+let app: Promise<InfraApp> | undefined;
+
+/** A function of the dev app, bundled by NodejsFunction as synth bundles it, in a task folder beside the layer. */
+async function layOut(name: 'events-api' | 'db-migrate'): Promise<string> {
+  app ??= createApp({ env: 'dev' });
+  const [layer, { stack }] = await Promise.all([bundleLayer(), app]);
   const task = join(TASKS, name);
   await rm(task, { recursive: true, force: true });
   await mkdir(task, { recursive: true });
-  await cp(join(fn.dir, 'index.mjs'), join(task, 'index.mjs'));
+  await cp(join(stack.functions[name].bundleDir, 'index.mjs'), join(task, 'index.mjs'));
   await symlink(join(layer.dir, 'nodejs/node_modules'), join(task, 'node_modules'), 'dir');
   return task;
 }
@@ -57,7 +62,7 @@ describe('the bundles, run as Lambda lays them out', () => {
   afterAll(() => rm(TASKS, { recursive: true, force: true }));
 
   it('events-api takes an event and reports its dependencies healthy, through the layer', async () => {
-    const task = await layOut('events-api', 'functions/events-api/src/handler.ts');
+    const task = await layOut('events-api');
     const sqs = fauxqsClient();
     const { QueueUrl } = await sqs.send(
       new CreateQueueCommand({ QueueName: `lambda-infra-test-bundle-${process.pid}` }),
@@ -88,7 +93,7 @@ describe('the bundles, run as Lambda lays them out', () => {
   }, 60_000);
 
   it('db-migrate applies the migrations and grants the app user, with pg and kysely from the layer', async () => {
-    const task = await layOut('db-migrate', 'functions/db-migrate/src/handler.ts');
+    const task = await layOut('db-migrate');
     const { result } = await invoke(task, {}, database.bindings);
     expect(result).toMatchObject({ direction: 'up', applied: ['0001_events', '0002_event_counts_hourly'] });
   }, 60_000);

@@ -1,0 +1,167 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON.
+import { fileURLToPath } from 'node:url';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleLayer } from '../../infra/lib/bundling.ts';
+import { EventQueue } from '../../infra/lib/EventQueue.ts';
+import { Platform } from '../../infra/lib/Platform.ts';
+import { type ServiceBindings, ServiceFunction } from '../../infra/lib/ServiceFunction.ts';
+
+const ENTRY = fileURLToPath(new URL('../../functions/events-worker/src/handler.ts', import.meta.url));
+
+// One function per binding, alone, and one with none: each must hold the grants of its bindings and no others.
+let template: any;
+let queueIds: { queue: string; dlq: string };
+let secretId: string;
+
+beforeAll(async () => {
+  const app = new App();
+  const stack = new Stack(app, 'Bindings');
+  const platform = new Platform(stack, 'Platform', {
+    environmentName: 'test',
+    layerBundle: await bundleLayer(),
+  });
+  const queue = new EventQueue(stack, 'Orders');
+  const bindings: Record<string, ServiceBindings> = {
+    none: {},
+    cache: { cache: true },
+    database: { database: true },
+    owner: { databaseOwner: true },
+    publisher: { publishTo: queue },
+    consumer: { consume: { queue } },
+  };
+  for (const [service, b] of Object.entries(bindings)) {
+    new ServiceFunction(stack, service, { platform, service, entry: ENTRY, bindings: b });
+  }
+  template = Template.fromStack(stack).toJSON();
+  queueIds = {
+    queue: stack.getLogicalId(queue.queue.node.defaultChild as any),
+    dlq: stack.getLogicalId(queue.deadLetterQueue.node.defaultChild as any),
+  };
+  secretId = stack.getLogicalId(platform.database!.cluster.secret!.node.defaultChild as any);
+}, 120_000);
+
+/** What a policy's resource names, in words: the test's own reading of the template, independent of the code. */
+function label(resource: unknown, service: string): string {
+  const text = JSON.stringify(resource);
+  if (resource === '*') return '*';
+  if (text.includes(`parameter/config/test/${service}/*`)) return 'own config/*';
+  if (text.includes(`parameter/config/test/${service}"`)) return 'own config';
+  if (text.includes(':key/*')) return 'kms via ssm';
+  if (text.includes(`"${queueIds.dlq}"`)) return 'dead-letter queue';
+  if (text.includes(`"${queueIds.queue}"`)) return 'queue';
+  if (text.includes(':serverlesscache:')) return 'cache';
+  if (text.includes(':user:')) return 'cache user';
+  if (text.includes(':dbuser:') && text.includes('/app_user')) return 'proxy as app user';
+  if (text.includes(`"${secretId}"`)) return 'database secret';
+  return text;
+}
+
+function grantsOf(service: string): string[] {
+  const fn = Object.values(template.Resources as Record<string, any>).find(
+    (r) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      r.Properties.Environment?.Variables?.LAMBDA_INFRA_SERVICE === service,
+  );
+  const role = fn.Properties.Role['Fn::GetAtt'][0];
+  const grants = new Set<string>();
+  for (const r of Object.values(template.Resources as Record<string, any>)) {
+    if (r.Type !== 'AWS::IAM::Policy' || !r.Properties.Roles.some((x: any) => x.Ref === role)) continue;
+    for (const s of r.Properties.PolicyDocument.Statement) {
+      expect(s.Effect).toBe('Allow');
+      for (const action of [s.Action].flat()) {
+        for (const resource of [s.Resource].flat()) grants.add(`${action} on ${label(resource, service)}`);
+      }
+    }
+  }
+  return [...grants].sort();
+}
+
+const BASE = [
+  'kms:Decrypt on kms via ssm',
+  'ssm:GetParameter on own config',
+  'ssm:GetParameter on own config/*',
+  'ssm:GetParameters on own config',
+  'ssm:GetParameters on own config/*',
+  'ssm:GetParametersByPath on own config',
+  'ssm:GetParametersByPath on own config/*',
+  'xray:PutTelemetryRecords on *',
+  'xray:PutTraceSegments on *',
+];
+
+describe('ServiceFunction: each function holds exactly the grants its bindings ask for', () => {
+  it.each([
+    ['none', []],
+    ['cache', ['elasticache:Connect on cache', 'elasticache:Connect on cache user']],
+    ['database', ['rds-db:connect on proxy as app user']],
+    [
+      'owner',
+      [
+        'secretsmanager:DescribeSecret on database secret',
+        'secretsmanager:GetSecretValue on database secret',
+      ],
+    ],
+    [
+      'publisher',
+      [
+        'sqs:GetQueueAttributes on dead-letter queue',
+        'sqs:GetQueueAttributes on queue',
+        'sqs:SendMessage on queue',
+      ],
+    ],
+    [
+      'consumer',
+      [
+        'sqs:ChangeMessageVisibility on queue',
+        'sqs:DeleteMessage on queue',
+        'sqs:GetQueueAttributes on queue',
+        'sqs:GetQueueUrl on queue',
+        'sqs:ReceiveMessage on queue',
+        'sqs:SendMessage on dead-letter queue',
+      ],
+    ],
+  ])('%s', (service, own) => {
+    expect(grantsOf(service)).toEqual([...BASE, ...own].sort());
+  });
+
+  it('puts a function in the VPC, in a group of its own, only when a binding needs the network', () => {
+    const functions = Object.values(template.Resources as Record<string, any>).filter(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.LAMBDA_INFRA_SERVICE,
+    );
+    const inVpc = functions
+      .filter((f) => f.Properties.VpcConfig)
+      .map((f) => f.Properties.Environment.Variables.LAMBDA_INFRA_SERVICE)
+      .sort();
+    const groups = functions
+      .flatMap((f) => f.Properties.VpcConfig?.SecurityGroupIds ?? [])
+      .map((g: any) => JSON.stringify(g));
+
+    expect(inVpc).toEqual(['cache', 'database', 'owner']);
+    expect(new Set(groups).size).toBe(3);
+  });
+
+  it('sets the variables of its bindings and no others', () => {
+    const variables = (service: string) =>
+      Object.keys(
+        Object.values(template.Resources as Record<string, any>).find(
+          (r) => r.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE === service,
+        ).Properties.Environment.Variables,
+      ).filter(
+        (v) => v.startsWith('LAMBDA_INFRA_') && !['LAMBDA_INFRA_ENV', 'LAMBDA_INFRA_SERVICE'].includes(v),
+      );
+
+    expect(variables('none')).toEqual([]);
+    expect(variables('cache').sort()).toEqual([
+      'LAMBDA_INFRA_CACHE_AUTH',
+      'LAMBDA_INFRA_CACHE_MODE',
+      'LAMBDA_INFRA_CACHE_NAME',
+      'LAMBDA_INFRA_CACHE_URL',
+      'LAMBDA_INFRA_CACHE_USER',
+    ]);
+    expect(variables('publisher').sort()).toEqual(['LAMBDA_INFRA_DLQ_URL', 'LAMBDA_INFRA_QUEUE_URL']);
+    expect(variables('consumer')).toEqual(['LAMBDA_INFRA_DLQ_URL']);
+    expect(variables('database')).toContain('LAMBDA_INFRA_DB_HOST');
+    expect(variables('owner')).toContain('LAMBDA_INFRA_DB_SECRET_ARN');
+  });
+});
