@@ -16,6 +16,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, type IConstruct } from 'constructs';
 import { functionBundling, PROJECT_ROOT } from './bundling.ts';
+import type { Cache } from './Cache.ts';
+import type { Database } from './Database.ts';
 import type { ConsumeOptions, EventQueue } from './EventQueue.ts';
 import type { IPlatform } from './Platform.ts';
 
@@ -80,11 +82,44 @@ export interface ServiceFunctionProps {
 }
 
 /** Variables from the bindings' one definition, which the library reads back. */
-function bindingEnvironment(values: Partial<Record<BindingName, string>>): Record<string, string> {
+function bindingEnvironment(values: Variables): Record<string, string> {
   return Object.fromEntries(
     Object.entries(values).map(([name, value]) => [bindings[name as BindingName].variable, value as string]),
   );
 }
+
+type Variables = Partial<Record<BindingName, string>>;
+
+/** The cache through its endpoint, as its IAM user. */
+const cacheVariables = (cache: Cache): Variables => ({
+  cacheUrl: cache.url,
+  cacheMode: 'serverless',
+  cacheAuth: 'iam',
+  cacheUser: cache.user.userId,
+  cacheName: cache.name,
+});
+
+/** The database through its proxy, as the app user with IAM tokens over TLS. */
+const proxyVariables = (database: Database): Variables => ({
+  dbHost: database.proxy.endpoint,
+  dbPort: '5432',
+  dbName: database.databaseName,
+  dbUser: database.appUser,
+  dbAuth: 'iam',
+  dbTls: 'require',
+});
+
+/** The database itself, as its owner with the password from Secrets Manager, over TLS. */
+const ownerVariables = (database: Database): Variables => ({
+  dbHost: database.cluster.clusterEndpoint.hostname,
+  dbPort: String(database.cluster.clusterEndpoint.port),
+  dbName: database.databaseName,
+  dbUser: 'postgres',
+  dbAuth: 'secret',
+  dbTls: 'require',
+  dbSecretArn: database.cluster.secret?.secretArn ?? '',
+  dbAppUser: database.appUser,
+});
 
 /**
  * A team's function on the platform: nodejs24.x on arm64, the shared layer, active tracing, JSON logs into a log
@@ -114,71 +149,23 @@ export class ServiceFunction extends Construct {
     const network = cache || database || databaseOwner ? needs('network') : undefined;
 
     const environment: Record<string, string> = {
-      ...bindingEnvironment({ env, service }),
+      ...bindingEnvironment({
+        env,
+        service,
+        ...(cache ? cacheVariables(needs('cache')) : {}),
+        ...(database ? proxyVariables(needs('database')) : {}),
+        ...(databaseOwner ? ownerVariables(needs('database')) : {}),
+        ...(publishTo
+          ? { queueUrl: publishTo.queue.queueUrl, deadLetterQueueUrl: publishTo.deadLetterQueue.queueUrl }
+          : {}),
+        ...(consume ? { deadLetterQueueUrl: consume.queue.deadLetterQueue.queueUrl } : {}),
+      }),
       POWERTOOLS_SERVICE_NAME: service,
       POWERTOOLS_METRICS_NAMESPACE: 'lambda-infra',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       // Responses can carry personal data and are capped at 64 KB in X-Ray.
       POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
     };
-    if (cache) {
-      const c = needs('cache');
-      Object.assign(
-        environment,
-        bindingEnvironment({
-          cacheUrl: c.url,
-          cacheMode: 'serverless',
-          cacheAuth: 'iam',
-          cacheUser: c.user.userId,
-          cacheName: c.name,
-        }),
-      );
-    }
-    if (database) {
-      const d = needs('database');
-      Object.assign(
-        environment,
-        bindingEnvironment({
-          dbHost: d.proxy.endpoint,
-          dbPort: '5432',
-          dbName: d.databaseName,
-          dbUser: d.appUser,
-          dbAuth: 'iam',
-          dbTls: 'require',
-        }),
-      );
-    }
-    if (databaseOwner) {
-      const d = needs('database');
-      Object.assign(
-        environment,
-        bindingEnvironment({
-          dbHost: d.cluster.clusterEndpoint.hostname,
-          dbPort: String(d.cluster.clusterEndpoint.port),
-          dbName: d.databaseName,
-          dbUser: 'postgres',
-          dbAuth: 'secret',
-          dbTls: 'require',
-          dbSecretArn: d.cluster.secret?.secretArn ?? '',
-          dbAppUser: d.appUser,
-        }),
-      );
-    }
-    if (publishTo) {
-      Object.assign(
-        environment,
-        bindingEnvironment({
-          queueUrl: publishTo.queue.queueUrl,
-          deadLetterQueueUrl: publishTo.deadLetterQueue.queueUrl,
-        }),
-      );
-    }
-    if (consume) {
-      Object.assign(
-        environment,
-        bindingEnvironment({ deadLetterQueueUrl: consume.queue.deadLetterQueue.queueUrl }),
-      );
-    }
 
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: props.logRetention ?? platform.logRetention ?? RetentionDays.THREE_MONTHS,
