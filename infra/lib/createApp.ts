@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { readConfigFolder } from '@lambda-infra/shared/config';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import configComponents from '../config/components.ts';
 import { type Bundle, bundleLayer, describeFunctionBundle } from './bundling.ts';
 import { LambdaInfraStack } from './LambdaInfraStack.ts';
 import { environments } from './settings.ts';
@@ -42,7 +43,12 @@ export async function createApp(options: { env?: string } & AppProps = {}): Prom
     description: `lambda-infra ${env}: network, config, queue, cache, database, shared layer, functions, alarms`,
     environmentName: env,
     settings,
-    config: await readConfigFolder(CONFIG_DIR, { env }),
+    // Every file checked against its service's components: a value a function would refuse fails the synth.
+    config: await readConfigFolder(
+      CONFIG_DIR,
+      { env },
+      { components: configComponents, name: 'infra/config/components.ts' },
+    ),
     layerBundle: layer,
   });
   // NodejsFunction bundled each function as the stack was built; its metafile says what went in.

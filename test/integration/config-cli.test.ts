@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ssmClient, useSsmEndpoint } from '../support/aws.ts';
 
@@ -101,7 +101,8 @@ describe('lambda-infra config', () => {
 
     const result = await cli('config', 'diff', '--env', 'dev', '--dir', dir, '--exit-code');
 
-    expect(result.code).toBe(1);
+    // 3, "something to look at", so that a failed diff (1) is not taken for one with differences.
+    expect(result.code).toBe(3);
     expect(result.stdout.split('\n')).toEqual(
       expect.arrayContaining([
         '- /config/dev/billing/flags (only in SSM)',
@@ -186,6 +187,158 @@ describe('lambda-infra config', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe('lambda-infra: AccessDeniedException: not allowed here');
+  });
+});
+
+describe('lambda-infra config, knowing the schemas', () => {
+  // The repository's own catalog: every service's defineConfig components.
+  const CATALOG = resolve('infra/config/components.ts');
+  const api = (value: unknown) => writeJson(join(dir, 'dev/events-api/api.json'), value);
+
+  it('refuses at import a value its component refuses, naming the file, the field and the rule, and writes nothing', async () => {
+    await api({ maxPayloadBytes: 'big' });
+    await writeJson(join(dir, 'dev/events-worker/retry.json'), { baseDelaySeconds: -1 });
+
+    const result = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--components', CATALOG);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `${join(dir, 'dev/events-api/api.json')}: maxPayloadBytes: Invalid input: expected number, received string [rule: invalid_type]`,
+    );
+    expect(result.stderr).toMatch(/events-worker\/retry\.json: baseDelaySeconds: .* \[rule: too_small\]/);
+    expect(local.endpoint.store.size).toBe(0);
+  });
+
+  it('refuses hostile values too: a number out of range, a key that would set a prototype, a wrong type nested', async () => {
+    await mkdir(join(dir, 'dev/events-api'), { recursive: true });
+    await writeFile(
+      join(dir, 'dev/events-api/api.json'),
+      '{"maxPayloadBytes": 1e308, "__proto__": {"statsTtlSeconds": -5}}',
+    );
+
+    const result = await cli(
+      'config',
+      'diff',
+      '--env',
+      'dev',
+      '--dir',
+      dir,
+      '--components',
+      CATALOG,
+      '--exit-code',
+    );
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('maxPayloadBytes: Too big');
+    expect(result.stderr).not.toContain('statsTtlSeconds');
+  });
+
+  it('refuses a component or a service the catalog does not define', async () => {
+    await writeJson(join(dir, 'dev/events-api/apii.json'), { maxPayloadBytes: 10 });
+
+    const result = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--components', CATALOG);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      '"apii" is not a config component of events-api (it has config, api, db, cache, breaker)',
+    );
+    expect(result.stderr).toContain('service "orders" has no config components in');
+    expect(local.endpoint.store.size).toBe(0);
+  });
+
+  it('imports the repository’s own folder, every file valid against its component', async () => {
+    const result = await cli(
+      'config',
+      'import',
+      '--env',
+      'prod',
+      '--dir',
+      resolve('infra/config'),
+      '--dry-run',
+    );
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('would write /config/prod/events-api/api');
+  });
+
+  it('refuses an --env the folder does not have, exits 2, and names the ones it has', async () => {
+    const imported = await cli('config', 'import', '--env', 'dve', '--dir', dir);
+    const diffed = await cli('config', 'diff', '--env', 'dve', '--dir', dir, '--exit-code');
+    const exported = await cli('config', 'export', '--env', 'dve', '--dir', dir);
+
+    expect([imported.code, diffed.code]).toEqual([2, 2]);
+    expect(imported.stderr).toContain(`--env dve: ${dir} has no such environment (it has dev, prod)`);
+    expect(exported.code).toBe(1);
+    expect(exported.stderr).toContain('SSM has no config under /config/dve');
+  });
+
+  it('gives each command its own options and --help, and refuses one it does not take', async () => {
+    const stray = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--queue', 'http://q');
+    const purge = await cli('dlq', 'purge', '--queue', 'http://q', '--env', 'dev');
+    const help = await cli('config', 'diff', '--help');
+
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toContain('--queue is not an option of config import');
+    expect(purge.code).toBe(2);
+    expect(purge.stderr).toContain('--env is not an option of dlq purge');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('config diff');
+    expect(help.stdout).toContain('--exit-code');
+    expect(help.stdout).not.toContain('dlq');
+    expect(local.endpoint.store.size).toBe(0);
+  });
+
+  it('exports a SecureString readable by its owner alone, an existing file too', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+    const out = await mkdtemp(join(tmpdir(), 'lambda-infra-export-'));
+    await writeJson(join(out, 'dev/orders/db.secure.json'), { stale: true });
+    await chmod(join(out, 'dev/orders/db.secure.json'), 0o644);
+
+    const result = await cli('config', 'export', '--env', 'dev', '--dir', out);
+
+    expect(result.code).toBe(0);
+    expect((await stat(join(out, 'dev/orders/db.secure.json'))).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(join(out, 'dev/orders/db.secure.json'), 'utf8'))).toEqual({
+      user: 'app',
+      password: 'hunter2',
+    });
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('--prune never deletes a SecureString no import wrote, unless told with --prune-secure', async () => {
+    await cli('config', 'import', '--env', 'dev', '--dir', dir);
+    await local.ssm.send(
+      new PutParameterCommand({
+        Name: '/config/dev/orders/manual',
+        Value: '{"token":"t"}',
+        Type: 'SecureString',
+      }),
+    );
+    await rm(join(dir, 'dev/orders/db.secure.json'));
+    await rm(join(dir, 'dev/billing'), { recursive: true });
+
+    const pruned = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--prune');
+
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toContain('deleted /config/dev/orders/db');
+    expect(pruned.stdout).toContain('deleted /config/dev/billing/flags');
+    expect(pruned.stdout).toContain('kept /config/dev/orders/manual');
+    expect((await value('/config/dev/orders/manual')).value).toEqual({ token: 't' });
+
+    const told = await cli('config', 'import', '--env', 'dev', '--dir', dir, '--prune', '--prune-secure');
+
+    expect(told.stdout).toContain('deleted /config/dev/orders/manual');
+    expect(local.endpoint.store.size).toBe(1);
+  });
+
+  it('keeps *.secure.json files out of git', async () => {
+    const ignored = await new Promise<number>((done) =>
+      execFile('git', ['check-ignore', '-q', 'infra/config/dev/events-api/token.secure.json'], (error) =>
+        done(error ? Number(error.code) : 0),
+      ),
+    );
+
+    expect(ignored).toBe(0);
   });
 });
 

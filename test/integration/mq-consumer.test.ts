@@ -116,7 +116,7 @@ describe('createSqsHandler driven by the local poller', () => {
     let deliveries = 0;
     const handler = createSqsHandler({
       client: sqs,
-      retry: { baseDelaySeconds: 0, jitter: 'none' },
+      retry: { baseDelaySeconds: 1, maxDelaySeconds: 1, jitter: 'none' },
       handle: () => {
         deliveries++;
         throw new InfraError('still down', { type: 'connection', component: 'db' });

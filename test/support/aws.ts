@@ -29,7 +29,7 @@ export interface LocalSsm {
 
 /**
  * A local SSM endpoint of the test file's own, started before its tests and closed after them, emptied and
- * its call counts reset before each test; with an SDK client for it.
+ * its call counts and faults reset before each test; with an SDK client for it.
  */
 export function useSsmEndpoint(region = 'us-east-1'): LocalSsm {
   let endpoint: SsmEndpoint | undefined;
@@ -45,6 +45,7 @@ export function useSsmEndpoint(region = 'us-east-1'): LocalSsm {
   beforeEach(() => {
     endpoint?.store.clear();
     endpoint?.resetCalls();
+    endpoint?.clearFaults();
   });
   return {
     get endpoint() {

@@ -1,41 +1,14 @@
-import {
-  breakerConfigDefaults,
-  breakerConfigSchema,
-  createConfiguredBreaker,
-  memoryStore,
-  redisStore,
-} from '@lambda-infra/shared/breaker';
-import {
-  cacheConfigDefaults,
-  cacheConfigSchema,
-  cacheOptionsFromEnvironment,
-  createCache,
-} from '@lambda-infra/shared/cache';
-import { defineConfig, readBinding, readOptionalBinding } from '@lambda-infra/shared/config';
-import {
-  createDb,
-  dbConfigDefaults,
-  dbConfigSchema,
-  dbOptionsFromEnvironment,
-} from '@lambda-infra/shared/db';
+import { createConfiguredBreaker, memoryStore, redisStore } from '@lambda-infra/shared/breaker';
+import { cacheOptionsFromEnvironment, createCache } from '@lambda-infra/shared/cache';
+import { readBinding, readOptionalBinding } from '@lambda-infra/shared/config';
+import { createDb, dbOptionsFromEnvironment } from '@lambda-infra/shared/db';
 import { lazy } from '@lambda-infra/shared/handler';
+import { breakerConfig, cacheConfig, dbConfig } from './config.ts';
 import { EVENTS_DB_BREAKER, eventsCacheNamespace } from './events.ts';
 import type { EventsDatabase } from './schema.ts';
 
 // The clients the API and the worker share, each made on first use, from the service's own config components
 // (/config/{env}/{service}/db, cache and breaker) and the stack's bindings.
-
-const dbConfig = defineConfig({ component: 'db', schema: dbConfigSchema, defaults: dbConfigDefaults });
-const cacheConfig = defineConfig({
-  component: 'cache',
-  schema: cacheConfigSchema,
-  defaults: cacheConfigDefaults,
-});
-const breakerConfig = defineConfig({
-  component: 'breaker',
-  schema: breakerConfigSchema,
-  defaults: breakerConfigDefaults,
-});
 
 export const db = lazy(async () => createDb<EventsDatabase>(dbOptionsFromEnvironment(await dbConfig.get())));
 

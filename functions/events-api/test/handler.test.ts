@@ -262,7 +262,10 @@ describe('events-api on any event', () => {
 
   it('every env of infra/config holds an api config its schema accepts', async () => {
     const { apiConfigSchema } = await import('../src/handler.ts');
-    const envs = await readdir('infra/config');
+    // The environments are the folder's directories (beside them, components.ts names each service's components).
+    const envs = (await readdir('infra/config', { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
 
     for (const env of envs) {
       const entries = await readConfigFolder('infra/config', { env, service: 'events-api' });

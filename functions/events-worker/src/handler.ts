@@ -7,15 +7,13 @@ import {
   storedEventKey,
   toStoredEvent,
 } from '@lambda-infra/db-migrate/events';
-import { defineConfig, readOptionalBinding } from '@lambda-infra/shared/config';
+import { readOptionalBinding } from '@lambda-infra/shared/config';
 import { sql } from '@lambda-infra/shared/db';
-import { createSqsHandler, retryConfigDefaults, retryConfigSchema } from '@lambda-infra/shared/mq';
+import { createSqsHandler } from '@lambda-infra/shared/mq';
 import { eventMetrics } from '@lambda-infra/shared/observability';
+import { retry } from './config.ts';
 
 export { type Event, eventSchema, STORED_EVENT_TTL_SECONDS, storedEventKey };
-
-/** The retry schedule, from /config/{env}/events-worker/retry: see README, "How long a message survives". */
-const retry = defineConfig({ component: 'retry', schema: retryConfigSchema, defaults: retryConfigDefaults });
 
 /**
  * Stores each event once by its id and counts it in its hour, in one transaction. Returns the event as stored

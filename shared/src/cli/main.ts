@@ -1,9 +1,19 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { diffConfig, exportConfig, getConfigValue, importConfig } from '../config/folder.ts';
+import {
+  type CatalogOption,
+  type ConfigCatalog,
+  diffConfig,
+  exportConfig,
+  getConfigValue,
+  importConfig,
+} from '../config/folder.ts';
 import { createDb } from '../db/createDb.ts';
 import { dbConfigDefaults, dbOptionsFromEnvironment, dbOptionsFromUrl } from '../db/environment.ts';
 import { type MigrationStatus, Migrations, migrationsFromFolder } from '../db/migrations.ts';
@@ -16,47 +26,158 @@ import { formatStatus, runningTwin, type StatusSection, twinStatus } from '../lo
 import { ensureCloudAssembly, startTwin } from '../local/twin/twin.ts';
 import { inspectDeadLetters, purgeDeadLetters, redrive, startNativeRedrive } from '../mq/deadLetters.ts';
 
-export const USAGE = `Usage: lambda-infra <command>
+/** A command: its words, what it takes, what it does, and the only options it accepts. */
+interface Command {
+  readonly name: string;
+  readonly synopsis: string;
+  readonly about: string;
+  readonly options: readonly OptionName[];
+}
 
-  config import  --env ENV [--service S] [--dir DIR] [--prune] [--dry-run]
-                 write {DIR}/{env}/{service}/{component}.json to /config/{env}/{service}/{component}
-  config export  --env ENV [--service S] [--dir DIR]
-                 write the parameters back into the folder
-  config diff    --env ENV [--service S] [--dir DIR] [--exit-code]
-                 show what an import would change (--exit-code: exit 1 when anything would)
-  config get     ENV SERVICE COMPONENT
-                 print one component's JSON, decrypted
-  dlq inspect    --queue URL [--max N]
-                 show dead letters with their reasons, leaving them in the queue
-  dlq redrive    --queue URL [--to URL] [--error-type T] [--attribute NAME=VALUE] [--older-than-ms N]
-                 [--max N] [--rate N] [--native]
-                 move matching dead letters back to their source queue (--native: SQS's own move task)
-  dlq purge      --queue URL [--yes]
-                 delete every message of the queue; asks first unless --yes
-  db migrate     up|down|status [--folder DIR] [--to NAME] [--url postgres://USER@HOST:PORT/DB]
-                 apply every pending migration of DIR (default: migrations), undo the last one (--to NAME:
-                 that one and every later one; --to all: every one), or list them; without --url the
-                 database comes from LAMBDA_INFRA_DB_HOST, _PORT, _NAME, _USER, _AUTH and _TLS
-  local ssm      [--port N] [--host H] [--seed DIR]
-                 run the local SSM endpoint (--seed: import every env of a config folder first)
-  dev            [--env ENV] [--port N] [--database-url URL | --database embedded|pglite]
-                 [--cache-url URL|off] [--watch] [--verbose]
-                 [--cloud-assembly DIR] [--state-dir DIR]
-                 run the stack on this machine from its synthesized template (cdk.out/ENV, synthesized when
-                 older than the code): parameters, queues, database, cache, functions, routes, event source
-                 mappings; Ctrl-C stops all of it
-  invoke         FUNCTION [--event FILE|-] [--env ENV]
-                 run one function of the running twin (or, with none running, alone) with an event
-  event          http [--method M] [--path P] [--body JSON] [--header NAME=VALUE]...
-  event          sqs [--body TEXT]... [--queue-arn ARN] [--attribute NAME=VALUE]
-                 print a sample event to stdout
-  status         [--env ENV] [--deployed]
-                 queues, dead letters, config drift, circuits, cache and /health of the running twin, or with
-                 --deployed of the stack in AWS; exits 3 when something needs a look
+const SSM_OPTIONS = ['endpoint-url', 'region'] as const;
 
-  DIR defaults to infra/config. A file named {component}.secure.json is a SecureString.
+const COMMANDS: readonly Command[] = [
+  {
+    name: 'config import',
+    synopsis:
+      '--env ENV [--service S] [--dir DIR] [--components FILE] [--prune [--prune-secure]] [--dry-run]',
+    about:
+      'write {DIR}/{env}/{service}/{component}.json to /config/{env}/{service}/{component}, every file checked\n' +
+      'against its component first; --prune deletes what the folder no longer has, but a SecureString only if\n' +
+      'an import wrote it (--prune-secure: any)',
+    options: ['env', 'service', 'dir', 'components', 'prune', 'prune-secure', 'dry-run', ...SSM_OPTIONS],
+  },
+  {
+    name: 'config export',
+    synopsis: '--env ENV [--service S] [--dir DIR]',
+    about: 'write the parameters back into the folder (*.secure.json readable by you alone)',
+    options: ['env', 'service', 'dir', ...SSM_OPTIONS],
+  },
+  {
+    name: 'config diff',
+    synopsis: '--env ENV [--service S] [--dir DIR] [--components FILE] [--exit-code]',
+    about: 'show what an import would change (--exit-code: exit 3 when anything would)',
+    options: ['env', 'service', 'dir', 'components', 'exit-code', ...SSM_OPTIONS],
+  },
+  {
+    name: 'config get',
+    synopsis: 'ENV SERVICE COMPONENT',
+    about: "print one component's JSON, decrypted",
+    options: [...SSM_OPTIONS],
+  },
+  {
+    name: 'dlq inspect',
+    synopsis: '--queue URL [--max N]',
+    about: 'show dead letters with their reasons, leaving them in the queue',
+    options: ['queue', 'max', ...SSM_OPTIONS],
+  },
+  {
+    name: 'dlq redrive',
+    synopsis:
+      '--queue URL [--to URL] [--error-type T] [--attribute NAME=VALUE] [--older-than-ms N] [--max N] [--rate N] [--native]',
+    about: "move matching dead letters back to their source queue (--native: SQS's own move task)",
+    options: [
+      'queue',
+      'to',
+      'error-type',
+      'attribute',
+      'older-than-ms',
+      'max',
+      'rate',
+      'native',
+      ...SSM_OPTIONS,
+    ],
+  },
+  {
+    name: 'dlq purge',
+    synopsis: '--queue URL [--yes]',
+    about: 'delete every message of the queue; asks first unless --yes',
+    options: ['queue', 'yes', ...SSM_OPTIONS],
+  },
+  {
+    name: 'db migrate',
+    synopsis: 'up|down|status [--folder DIR] [--to NAME] [--url postgres://USER@HOST:PORT/DB]',
+    about:
+      'apply every pending migration of DIR (default: migrations), undo the last one (--to NAME: that one and\n' +
+      'every later one; --to all: every one), or list them; without --url the database comes from\n' +
+      'LAMBDA_INFRA_DB_HOST, _PORT, _NAME, _USER, _AUTH and _TLS',
+    options: ['folder', 'to', 'url'],
+  },
+  {
+    name: 'local ssm',
+    synopsis: '[--port N] [--host H] [--seed DIR]',
+    about: 'run the local SSM endpoint (--seed: import every env of a config folder first)',
+    options: ['port', 'host', 'seed'],
+  },
+  {
+    name: 'dev',
+    synopsis:
+      '[--env ENV] [--port N] [--database-url URL | --database embedded|pglite] [--cache-url URL|off] [--watch]\n' +
+      '[--verbose] [--cloud-assembly DIR] [--state-dir DIR]',
+    about:
+      'run the stack on this machine from its synthesized template (cdk.out/ENV, synthesized when older than\n' +
+      'the code): parameters, queues, database, cache, functions, routes, event source mappings; Ctrl-C stops\n' +
+      'all of it',
+    options: [
+      'env',
+      'port',
+      'host',
+      'dir',
+      'database-url',
+      'database',
+      'cache-url',
+      'watch',
+      'verbose',
+      'cloud-assembly',
+      'state-dir',
+    ],
+  },
+  {
+    name: 'invoke',
+    synopsis: 'FUNCTION [--event FILE|-] [--env ENV]',
+    about: 'run one function of the running twin (or, with none running, alone) with an event',
+    options: ['event', 'env', 'cloud-assembly', 'state-dir'],
+  },
+  {
+    name: 'event http',
+    synopsis: '[--method M] [--path P] [--body JSON] [--header NAME=VALUE]...',
+    about: 'print a sample HTTP API (payload 2.0) event to stdout',
+    options: ['method', 'path', 'body', 'header'],
+  },
+  {
+    name: 'event sqs',
+    synopsis: '[--body TEXT]... [--queue-arn ARN] [--attribute NAME=VALUE]',
+    about: 'print a sample SQS event to stdout',
+    options: ['body', 'queue-arn', 'attribute'],
+  },
+  {
+    name: 'status',
+    synopsis: '[--env ENV] [--deployed]',
+    about:
+      'queues, dead letters, config drift, circuits, cache and /health of the running twin, or with --deployed\n' +
+      'of the stack in AWS; exits 3 when something needs a look',
+    options: ['env', 'deployed', 'dir', 'state-dir', 'region'],
+  },
+];
+
+function describeCommand(command: Command): string {
+  const indent = (text: string) => text.replaceAll('\n', '\n                 ');
+  return `  ${command.name.padEnd(14)} ${indent(command.synopsis)}\n                 ${indent(command.about)}`;
+}
+
+const NOTES = `  DIR defaults to infra/config, FILE to DIR/components.ts (each service's config components, which files are
+  checked against). A file named {component}.secure.json is a SecureString.
   SSM is reached through the SDK's usual settings: AWS_ENDPOINT_URL_SSM or AWS_ENDPOINT_URL, AWS_REGION,
-  credentials; --endpoint-url and --region override them.`;
+  credentials; --endpoint-url and --region override them.
+  Exit codes: 0 done, 1 failed, 2 a bad command line, 3 something to look at (config diff --exit-code, status).`;
+
+export const USAGE = `Usage: lambda-infra <command> [--help]\n\n${COMMANDS.map(describeCommand).join('\n')}\n\n${NOTES}`;
+
+/** The command the words name (`config import`, `dev`, …), if any. */
+function commandOf(positionals: string[]): Command | undefined {
+  const [group, action] = positionals;
+  return COMMANDS.find((c) => c.name === `${group} ${action}`) ?? COMMANDS.find((c) => c.name === group);
+}
 
 class UsageError extends Error {}
 
@@ -70,6 +191,8 @@ const options = {
   service: { type: 'string' },
   dir: { type: 'string', default: 'infra/config' },
   prune: { type: 'boolean', default: false },
+  'prune-secure': { type: 'boolean', default: false },
+  components: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   'exit-code': { type: 'boolean', default: false },
   port: { type: 'string' },
@@ -105,6 +228,8 @@ const options = {
   deployed: { type: 'boolean', default: false },
 } as const;
 
+type OptionName = keyof typeof options;
+
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
 /** A client for SSM as the SDK finds it (endpoint, region and credentials from the environment or flags). */
@@ -131,38 +256,77 @@ function requireEnv(values: Values): string {
   return values.env;
 }
 
+/** `--env` as one of the folder's environments: a typo must not import into, or compare with, an empty one. */
+async function knownEnv(values: Values): Promise<string> {
+  const env = requireEnv(values);
+  const envs = (await readdir(values.dir, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  if (!envs.includes(env)) {
+    throw new UsageError(
+      `--env ${env}: ${values.dir} has no such environment${envs.length > 0 ? ` (it has ${envs.sort().join(', ')})` : ''}`,
+    );
+  }
+  return env;
+}
+
+/**
+ * The services' config components to check the files against: `--components FILE`, else `{dir}/components.ts`
+ * when there is one (a module whose default export maps each service to its `defineConfig` components).
+ */
+async function catalogOf(values: Values, io: Io): Promise<CatalogOption | undefined> {
+  const file = resolve(values.components ?? join(values.dir, 'components.ts'));
+  if (!values.components && !existsSync(file)) {
+    io.err(`lambda-infra: no ${file}: the files are checked as JSON objects, not against their components`);
+    return undefined;
+  }
+  const loaded = (await import(pathToFileURL(file).href)) as { default?: ConfigCatalog };
+  if (!loaded.default || typeof loaded.default !== 'object') {
+    throw new UsageError(`${file} must export default { [service]: [its defineConfig components] }`);
+  }
+  return { components: loaded.default, name: file };
+}
+
 async function runConfig(
   action: string | undefined,
   args: string[],
   values: Values,
   io: Io,
 ): Promise<number> {
-  const scope = () => ({ env: requireEnv(values), ...(values.service ? { service: values.service } : {}) });
+  const scope = async () => ({
+    env: action === 'export' ? requireEnv(values) : await knownEnv(values),
+    ...(values.service ? { service: values.service } : {}),
+  });
   const client = clientFor(values);
   try {
     switch (action) {
       case 'import': {
-        const result = await importConfig(client, values.dir, scope(), {
+        if (values['prune-secure'] && !values.prune) throw new UsageError('--prune-secure goes with --prune');
+        const result = await importConfig(client, values.dir, await scope(), {
           prune: values.prune,
+          pruneSecure: values['prune-secure'],
           dryRun: values['dry-run'],
+          catalog: await catalogOf(values, io),
         });
         const verb = values['dry-run'] ? 'would write' : 'wrote';
         for (const name of result.written) io.out(`${verb} ${name}`);
         for (const name of result.deleted)
           io.out(`${values['dry-run'] ? 'would delete' : 'deleted'} ${name}`);
+        for (const name of result.kept)
+          io.out(`kept ${name}: a SecureString no import wrote (--prune-secure deletes it too)`);
         io.out(
           `${result.written.length} written, ${result.unchanged.length} unchanged, ${result.deleted.length} deleted`,
         );
         return 0;
       }
       case 'export': {
-        const files = await exportConfig(client, values.dir, scope());
+        const files = await exportConfig(client, values.dir, await scope());
         for (const file of files) io.out(`wrote ${file}`);
         io.out(`${files.length} component(s) exported`);
         return 0;
       }
       case 'diff': {
-        const differences = await diffConfig(client, values.dir, scope());
+        const differences = await diffConfig(client, values.dir, await scope(), await catalogOf(values, io));
         for (const d of differences) {
           const mark = d.kind === 'added' ? '+' : d.kind === 'removed' ? '-' : '~';
           const note =
@@ -171,7 +335,8 @@ async function runConfig(
           for (const field of d.fields) io.out(`    ${field}`);
         }
         io.out(differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`);
-        return values['exit-code'] && differences.length > 0 ? 1 : 0;
+        // 3, not 1: a script tells "there are differences" from "the diff failed".
+        return values['exit-code'] && differences.length > 0 ? 3 : 0;
       }
       case 'get': {
         const [env, service, component] = args;
@@ -521,11 +686,36 @@ export async function main(
   io: Io = { out: console.log, err: console.error },
 ): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const { values, positionals, tokens } = parseArgs({
+      args: argv,
+      options,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
     const [group, action, ...rest] = positionals;
-    if (values.help || !group) {
+    const command = commandOf(positionals);
+    if (values.help) {
+      io.out(command ? `Usage: lambda-infra ${describeCommand(command).trimStart()}` : USAGE);
+      return 0;
+    }
+    if (!group) {
       io.out(USAGE);
-      return values.help ? 0 : 2;
+      return 2;
+    }
+    // Each command takes its own options: one it does not know is a mistake, not something to ignore.
+    if (command) {
+      for (const token of tokens) {
+        if (
+          token.kind === 'option' &&
+          token.name !== 'help' &&
+          !command.options.includes(token.name as OptionName)
+        ) {
+          throw new UsageError(
+            `${token.rawName} is not an option of ${command.name}; it takes ${command.synopsis}`,
+          );
+        }
+      }
     }
     if (group === 'config') return await runConfig(action, rest, values, io);
     if (group === 'dlq') return await runDlq(action, values, io);

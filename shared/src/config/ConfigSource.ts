@@ -10,14 +10,15 @@ import { fieldErrors, layerConfig } from './layering.ts';
 /** The component of every service that tunes config itself: `/config/{env}/{service}/config`. */
 export const CONFIG_COMPONENT = 'config';
 
-const configTuning = z.object({
+/** The service's own `config` component: how long config is kept, and how soon SSM is asked again after a failure. */
+export const configTuningSchema = z.object({
   /** How long a loaded config is used before SSM is asked again. */
   ttlSeconds: z.number().int().min(0).max(86_400),
   /** After a failed refresh, how long the last good config is used before SSM is asked again. */
   retryAfterSeconds: z.number().int().min(1).max(3_600),
 });
-type ConfigTuning = z.infer<typeof configTuning>;
-const TUNING_DEFAULTS: ConfigTuning = { ttlSeconds: 60, retryAfterSeconds: 10 };
+type ConfigTuning = z.infer<typeof configTuningSchema>;
+export const configTuningDefaults: ConfigTuning = { ttlSeconds: 60, retryAfterSeconds: 10 };
 
 export interface Snapshot {
   /** Component name -> the raw parameter value (decrypted). */
@@ -65,7 +66,7 @@ export class ConfigSource {
   readonly #components = new Map<string, ComponentStatus>();
   #snapshot: Snapshot | undefined;
   #inflight: Promise<Snapshot> | undefined;
-  #tuning: ConfigTuning = TUNING_DEFAULTS;
+  #tuning: ConfigTuning = configTuningDefaults;
   #nextLoadAt = 0;
   #lastFailure: InfraError | undefined;
   #tuningProblem: string | undefined;
@@ -201,12 +202,12 @@ export class ConfigSource {
     if (!problem) {
       const { merged, overrides } = layerConfig(
         CONFIG_COMPONENT,
-        configTuning,
-        TUNING_DEFAULTS,
+        configTuningSchema,
+        configTuningDefaults,
         fromSsm,
         this.environment,
       );
-      const parsed = configTuning.safeParse(merged);
+      const parsed = configTuningSchema.safeParse(merged);
       if (parsed.success) {
         this.#tuning = parsed.data;
         this.#tuningProblem = undefined;

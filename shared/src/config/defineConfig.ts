@@ -31,6 +31,10 @@ export type ChangeListener<T> = (next: T, previous: T) => void;
 
 export interface Config<T> {
   readonly component: string;
+  /** What a value of the component must be: `lambda-infra config` checks the folder's files against it. */
+  readonly schema: z.ZodType<T>;
+  /** What stands in where SSM has no value. */
+  readonly defaults: unknown;
   /** The validated config; makes no SSM call while the service's config is within its TTL. */
   get(): Promise<T>;
   /** Called with the new and the old value when a refresh changes this component. Returns an unsubscribe. */
@@ -150,6 +154,8 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
 
   return {
     component,
+    schema: schema as z.ZodType<T>,
+    defaults: options.defaults,
     get source() {
       return source;
     },

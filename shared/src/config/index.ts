@@ -4,12 +4,18 @@ export {
   type ComponentStatus,
   ConfigSource,
   type ConfigSourceOptions,
+  configTuningDefaults,
+  configTuningSchema,
   sharedConfigSource,
 } from './ConfigSource.ts';
 export { type ChangeListener, type Config, type DefineConfigOptions, defineConfig } from './defineConfig.ts';
 export {
+  type CatalogOption,
+  type ComponentDefinition,
+  type ConfigCatalog,
   type ConfigDifference,
   type ConfigEntry,
+  checkConfigEntries,
   diffConfig,
   exportConfig,
   getConfigValue,

@@ -11,7 +11,16 @@ export function isPlainObject(value: unknown): value is Plain {
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
   const out: Plain = { ...base };
-  for (const [key, value] of Object.entries(over)) out[key] = deepMerge(base[key], value);
+  for (const [key, value] of Object.entries(over)) {
+    // Defined, not assigned: a key named __proto__ (JSON.parse makes it an own property) stays plain data instead
+    // of setting the merged object's prototype, and reads nothing from the base's.
+    Object.defineProperty(out, key, {
+      value: deepMerge(Object.hasOwn(base, key) ? base[key] : undefined, value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   return out;
 }
 

@@ -49,6 +49,8 @@ export interface SsmEndpoint {
   calls(operation?: string): number;
   resetCalls(): void;
   failNext(fault: InjectedFault): void;
+  /** Drops the faults not yet answered. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -171,6 +173,9 @@ export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promis
     calls: (operation) =>
       operation ? (counts.get(operation) ?? 0) : [...counts.values()].reduce((sum, n) => sum + n, 0),
     resetCalls: () => counts.clear(),
+    clearFaults: () => {
+      faults.length = 0;
+    },
     failNext: (fault) => {
       faults.push({ ...fault, times: fault.times ?? 1 });
     },
