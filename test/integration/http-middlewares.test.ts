@@ -54,14 +54,13 @@ function errorProbe() {
   return { seen, middleware };
 }
 
-/** CORS as a team adds it with `.use()`: on every response, mapped errors included. */
-const cors = {
-  after: (request: { response: HttpResponse | null | undefined }) => {
-    if (request.response) {
-      request.response.headers = { ...request.response.headers, 'access-control-allow-origin': '*' };
-    }
-  },
+/** CORS as a team adds it: on every response, mapped errors included. */
+const addOrigin = (request: { response: HttpResponse | null | undefined }) => {
+  if (request.response) {
+    request.response.headers = { ...request.response.headers, 'access-control-allow-origin': '*' };
+  }
 };
+const cors: HttpMiddleware = { after: addOrigin, onError: addOrigin };
 
 const greeting = z.object({ name: z.string().min(1) });
 
@@ -120,14 +119,15 @@ describe('createHttpHandler with a team’s own middlewares', () => {
     expect(local.endpoint.calls()).toBe(0);
   });
 
-  it('lets a middleware added with .use() put its headers on every response, a refused body and a 503 included', async () => {
+  it('lets a CORS middleware of its own put its headers on every response, a refused body and a 503 included', async () => {
     const handler = createHttpHandler({
       body: greeting,
+      middlewares: [cors],
       handle: ({ body }) => {
         if (body.name === 'down') throw new InfraError('db down', { type: 'connection', component: 'db' });
         return { statusCode: 200, body: { hello: body.name } };
       },
-    }).use(cors);
+    });
 
     const ok = await handler(httpEvent({ body: { name: 'Ada' } }), lambdaContext());
     const refused = await handler(httpEvent({ body: { name: '' } }), lambdaContext());
@@ -138,6 +138,31 @@ describe('createHttpHandler with a team’s own middlewares', () => {
       expect(response.headers?.['access-control-allow-origin']).toBe('*');
       expect(response.headers?.['x-correlation-id']).toBeDefined();
     }
+  });
+
+  it('gives a middleware added with .use() what was thrown first, and keeps its own answer to it', async () => {
+    const seen: unknown[] = [];
+    const handler = createHttpHandler({
+      handle: ({ path }) => {
+        throw new InfraError(`teapot ${path.slice(1)}`, { type: 'internal', component: 'kitchen' });
+      },
+    }).use({
+      onError: (request) => {
+        seen.push(request.error);
+        if (String(request.error?.message).includes('short')) {
+          request.response = { statusCode: 418, body: JSON.stringify({ message: 'short and stout' }) };
+        }
+      },
+    });
+
+    const answered = await handler(httpEvent({ path: '/short' }), lambdaContext());
+    const mapped = await handler(httpEvent({ path: '/tall' }), lambdaContext());
+
+    expect(seen.map((e) => (e as Error).message)).toEqual(['teapot short', 'teapot tall']);
+    expect(answered.statusCode).toBe(418);
+    expect(answered.headers?.['x-correlation-id']).toBeDefined();
+    expect(mapped.statusCode).toBe(500);
+    expect(parse(mapped.body)).toEqual({ message: 'Internal server error', requestId: expect.any(String) });
   });
 });
 

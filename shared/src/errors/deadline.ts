@@ -48,6 +48,50 @@ export function invocationDeadline(
   return Date.now() + Math.max(0, context.getRemainingTimeInMillis() - marginMs);
 }
 
+/**
+ * One invocation's deadline, shared by every wait it bounds: one timer and one promise however many waits there
+ * are (config, then the handler), made on the first wait. Each promise and timer is dear where async hooks are on
+ * (the X-Ray SDK turns them on), so a wait costs a `Promise.race` and no more. `clear()` once the invocation ends.
+ */
+export class Deadline {
+  readonly at: number;
+  #what = 'the invocation';
+  #expired: Promise<never> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(at: number) {
+    this.at = at;
+  }
+
+  /** `work`, or a retryable `timeout` InfraError naming `what` once the deadline passes. */
+  bound<T>(work: Promise<T>, what: string, component = 'handler'): Promise<T> {
+    if (this.at === Number.POSITIVE_INFINITY) return work;
+    this.#what = what;
+    if (!this.#expired) {
+      this.#expired = new Promise<never>((_, reject) => {
+        this.#timer = setTimeout(
+          () =>
+            reject(
+              new InfraError(`${this.#what} did not finish within the invocation's remaining time`, {
+                type: 'timeout',
+                component,
+                code: 'DEADLINE',
+              }),
+            ),
+          Math.max(0, this.at - Date.now()),
+        );
+      });
+      // Past its waits, a deadline that fires rejects nobody's promise.
+      this.#expired.catch(() => undefined);
+    }
+    return Promise.race([work, this.#expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
 interface Waiting {
   readonly deadline: number;
   settled: boolean;

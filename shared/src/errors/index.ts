@@ -1,6 +1,6 @@
 export { type Backoff, backoffDelay, type Jitter, sleep } from './backoff.ts';
 export { classifyError } from './classifyError.ts';
-export { invocationDeadline, TimeoutQueue, withDeadline, withTimeout } from './deadline.ts';
+export { Deadline, invocationDeadline, TimeoutQueue, withDeadline, withTimeout } from './deadline.ts';
 export {
   type FieldError,
   InfraError,

@@ -30,7 +30,9 @@ export {
   type HttpResponse,
   healthRoute,
   httpErrorResponses,
+  httpRequest,
   loadConfig,
+  requestDeadline,
   validateBody,
 } from './middleware.ts';
 export { RouteTable } from './router.ts';

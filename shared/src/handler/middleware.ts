@@ -8,11 +8,12 @@ import type {
 import type { z } from 'zod';
 import { BreakerOpenError } from '../breaker/index.ts';
 import type { Config } from '../config/index.ts';
-import { classifyError, invocationDeadline, withDeadline } from '../errors/index.ts';
+import { classifyError, Deadline, invocationDeadline, withDeadline } from '../errors/index.ts';
 import type { Health } from '../health/index.ts';
 import {
   CORRELATION_HEADER,
   correlationIdFromEvent,
+  endEarly,
   eventMetrics,
   logger,
   setCorrelationId,
@@ -34,10 +35,36 @@ export type HttpResponse = APIGatewayProxyStructuredResultV2;
 
 export type ConfigValues<T> = { [K in keyof T]: T[K] extends Config<infer V> ? V : never };
 
+/** Whether the event is one an HTTP handler can answer: HTTP API payload 2.0 or a Function URL. */
+function notAnHttpEvent(event: unknown): string | undefined {
+  if (event === null || typeof event !== 'object')
+    return `the event is ${event === null ? 'null' : typeof event}`;
+  const e = event as {
+    version?: unknown;
+    httpMethod?: unknown;
+    rawPath?: unknown;
+    requestContext?: { http?: { method?: unknown } };
+  };
+  if (e.version === '1.0' || typeof e.httpMethod === 'string') {
+    return 'the event is API Gateway payload format 1.0; this handler takes 2.0 (HTTP API or Function URL)';
+  }
+  if (typeof e.requestContext?.http?.method !== 'string' || typeof e.rawPath !== 'string') {
+    return 'the event is not an API Gateway HTTP API (payload 2.0) or Function URL event';
+  }
+  return undefined;
+}
+
 /** What the middlewares below put on the Lambda context, for the middlewares after them and the handler. */
 export interface HttpContext<CV = Record<string, unknown>> extends Context {
+  /** Set by `httpRequest()`: when the request started (`performance.now()`). */
+  startedAt?: number;
   /** Set by `correlationId()`. */
   correlationId: string;
+  /**
+   * Set by `requestDeadline()`: when the request must have answered, shared by every wait that bounds itself
+   * (config, the handler), with one timer.
+   */
+  deadline?: Deadline;
   /** Set by `loadConfig()`: each component validated and within its TTL. */
   config: CV;
   /** Set by `validateBody()`: the JSON body as its schema returned it. */
@@ -55,6 +82,33 @@ type HttpMiddyRequest<CV> = Request<HttpEvent, HttpResponse, Error, HttpContext<
 
 /** What the middlewares that bound a wait keep back from the invocation's remaining time, unless told. */
 export const DEFAULT_TIME_MARGIN_MS = 500;
+
+/**
+ * The request as an HTTP request: anything but an HTTP API (payload 2.0) or Function URL event is answered 400
+ * with the reason at once (no HTTP client is waiting, whoever invoked the function gets it), and every request
+ * answered is counted (`EventsHandled`) with its duration.
+ */
+export function httpRequest<CV>(): HttpMiddleware<CV> {
+  const handled = (request: HttpMiddyRequest<CV>) => {
+    eventMetrics.handled();
+    eventMetrics.handlingDuration(performance.now() - (request.context.startedAt ?? performance.now()));
+  };
+  return {
+    name: 'lambdaInfraHttpRequest',
+    before: (request) => {
+      request.context.startedAt = performance.now();
+      const refused = notAnHttpEvent(request.event);
+      // Synchronous for an HTTP event: a promise per request is dear where async hooks are on.
+      if (!refused) return undefined;
+      logger.warn('event refused', { reason: refused });
+      return endEarly(request).then(() =>
+        json(400, { message: refused, requestId: request.context.awsRequestId }),
+      );
+    },
+    after: handled,
+    onError: handled,
+  };
+}
 
 /**
  * The correlation id of the request: a safe `x-correlation-id` header, else the API Gateway request id. It is on
@@ -80,6 +134,23 @@ export function correlationId<CV>(): HttpMiddleware<CV> {
   };
 }
 
+/**
+ * The request's deadline on the context (`deadline`): the invocation's remaining time less `timeMarginMs`, after
+ * which a wait still going answers 503 with Retry-After instead of running into the function's timeout.
+ */
+export function requestDeadline<CV>(options: { timeMarginMs?: number } = {}): HttpMiddleware<CV> {
+  const marginMs = options.timeMarginMs ?? DEFAULT_TIME_MARGIN_MS;
+  const clear = (request: HttpMiddyRequest<CV>) => request.context.deadline?.clear();
+  return {
+    name: 'lambdaInfraRequestDeadline',
+    before: (request) => {
+      request.context.deadline = new Deadline(invocationDeadline(request.context, marginMs));
+    },
+    after: clear,
+    onError: clear,
+  };
+}
+
 /** Reads every component before the handler, on the context as `config`; no SSM call within their TTL. */
 export function loadConfig<C extends Record<string, Config<unknown>>>(
   components: C,
@@ -90,8 +161,10 @@ export function loadConfig<C extends Record<string, Config<unknown>>>(
   return {
     name: 'lambdaInfraLoadConfig',
     before: async (request) => {
-      const deadline = invocationDeadline(request.context, marginMs);
-      request.context.config = await withDeadline(load(), deadline, 'loading config');
+      const { context } = request;
+      context.config = await (context.deadline
+        ? context.deadline.bound(load(), 'loading config')
+        : withDeadline(load(), invocationDeadline(context, marginMs), 'loading config'));
     },
   };
 }
@@ -208,7 +281,8 @@ export function httpErrorResponses<CV>(): HttpMiddleware<CV> {
   return {
     name: 'lambdaInfraHttpErrorResponses',
     onError: (request) => {
-      request.response = errorResponse(request.error, request.context.awsRequestId);
+      // A middleware used after this one may have answered the error already.
+      request.response ??= errorResponse(request.error, request.context.awsRequestId);
     },
   };
 }
@@ -237,7 +311,10 @@ export function healthRoute<CV>(
         );
       }
       const report = await health.check();
-      // An early answer skips the `after` middlewares: the correlation id is put on here.
+      // An early answer skips every `after`: it is counted, and the correlation id put on it, here.
+      eventMetrics.handled();
+      eventMetrics.handlingDuration(performance.now() - (request.context.startedAt ?? performance.now()));
+      await endEarly(request);
       return json(report.status === 'unhealthy' ? 503 : 200, report, {
         [CORRELATION_HEADER]: request.context.correlationId,
       });

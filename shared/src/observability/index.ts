@@ -21,4 +21,4 @@ export {
 export { logger } from './logger.ts';
 export { metrics } from './metrics.ts';
 export { tracer } from './tracer.ts';
-export { withPowertools } from './withPowertools.ts';
+export { endEarly, withPowertools } from './withPowertools.ts';
