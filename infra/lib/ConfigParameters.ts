@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 
 export interface ConfigParametersProps {
   /** Components read from infra/config/{env} (the folder `lambda-infra config import` writes from). */
-  entries: ConfigEntry[];
+  readonly entries: ConfigEntry[];
 }
 
 const STANDARD_TIER_LIMIT = 4096;

@@ -5,8 +5,8 @@ import { CfnApplication } from 'aws-cdk-lib/aws-sam';
 import type { IConstruct } from 'constructs';
 
 export interface HelperLogRetentionProps {
-  retention: RetentionDays;
-  removalPolicy?: RemovalPolicy;
+  readonly retention: RetentionDays;
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**

@@ -22,17 +22,17 @@ import type { ServiceFunction } from './ServiceFunction.ts';
 import type { EnvironmentSettings } from './settings.ts';
 
 export interface MonitoringProps {
-  env: string;
-  queues: Record<string, EventQueue>;
-  functions: Record<string, ServiceFunction>;
-  database: Database;
-  cacheName: string;
+  readonly env: string;
+  readonly queues: Record<string, EventQueue>;
+  readonly functions: Record<string, ServiceFunction>;
+  readonly database: Database;
+  readonly cacheName: string;
   /** The HTTP API in front of the functions: its requests by status and its latency, as API Gateway counts them. */
-  api?: IHttpApi;
+  readonly api?: IHttpApi;
   /** The circuits the functions keep, by the name they give them (the BreakerState metric's `breaker`). */
-  breakers: { database: string; cache: string };
-  alarms: EnvironmentSettings['alarms'];
-  removalPolicy: RemovalPolicy;
+  readonly breakers: { database: string; cache: string };
+  readonly alarms: EnvironmentSettings['alarms'];
+  readonly removalPolicy: RemovalPolicy;
 }
 
 const NAMESPACE = 'lambda-infra';
