@@ -26,7 +26,10 @@ export interface EventQueueProps {
 export interface ConsumeOptions {
   /** @default 10 */
   readonly batchSize?: number;
-  /** @default Duration.seconds(1) */
+  /**
+   * How long the mapping gathers a batch; FIFO queues take none.
+   * @default Duration.seconds(1), none for a FIFO queue
+   */
   readonly maxBatchingWindow?: Duration;
   /**
    * Concurrent invocations the event source mapping may use (2-1000): what a backlog may ask of the database.
@@ -46,10 +49,13 @@ export const DEAD_LETTER_RETENTION = Duration.days(14);
 export class EventQueue extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
+  readonly fifo: boolean;
 
   constructor(scope: Construct, id: string, props: EventQueueProps = {}) {
     super(scope, id);
-    const fifo = props.fifo ? { fifo: true, contentBasedDeduplication: true } : {};
+    this.fifo = props.fifo ?? false;
+    // A FIFO queue's dead-letter queue must be FIFO too.
+    const fifo = this.fifo ? { fifo: true, contentBasedDeduplication: true } : {};
     this.deadLetterQueue = new Queue(this, 'DeadLetters', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -84,7 +90,7 @@ export class EventQueue extends Construct {
     fn.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: options.batchSize ?? 10,
-        maxBatchingWindow: options.maxBatchingWindow ?? Duration.seconds(1),
+        maxBatchingWindow: options.maxBatchingWindow ?? (this.fifo ? undefined : Duration.seconds(1)),
         maxConcurrency: options.maxConcurrency ?? 2,
         reportBatchItemFailures: true,
       }),

@@ -23,6 +23,7 @@ beforeAll(async () => {
     layerBundle: await bundleLayer(),
   });
   const queue = new EventQueue(stack, 'Orders');
+  const ordered = new EventQueue(stack, 'Ordered', { fifo: true, maxReceiveCount: 3 });
   const bindings: Record<string, ServiceBindings> = {
     none: {},
     cache: { cache: true },
@@ -30,6 +31,7 @@ beforeAll(async () => {
     owner: { databaseOwner: true },
     publisher: { publishTo: queue },
     consumer: { consume: { queue } },
+    'fifo-consumer': { consume: { queue: ordered, batchSize: 5 } },
   };
   for (const [service, b] of Object.entries(bindings)) {
     new ServiceFunction(stack, service, { platform, service, entry: ENTRY, bindings: b });
@@ -123,6 +125,26 @@ describe('ServiceFunction: each function holds exactly the grants its bindings a
     ],
   ])('%s', (service, own) => {
     expect(grantsOf(service)).toEqual([...BASE, ...own].sort());
+  });
+
+  it('consumes a FIFO queue, whose dead-letter queue is FIFO too, with no batching window', () => {
+    const resources = Object.entries(template.Resources as Record<string, any>);
+    const fifoQueues = resources.filter(([, r]) => r.Type === 'AWS::SQS::Queue' && r.Properties.FifoQueue);
+    const mapping = resources.find(
+      ([, r]) =>
+        r.Type === 'AWS::Lambda::EventSourceMapping' &&
+        JSON.stringify(r.Properties.EventSourceArn).includes(
+          fifoQueues.find(([, q]) => q.Properties.RedrivePolicy)![0],
+        ),
+    )![1];
+
+    expect(fifoQueues).toHaveLength(2);
+    for (const [, q] of fifoQueues) expect(q.Properties.ContentBasedDeduplication).toBe(true);
+    expect(mapping.Properties).toMatchObject({
+      BatchSize: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(mapping.Properties.MaximumBatchingWindowInSeconds).toBeUndefined();
   });
 
   it('puts a function in the VPC, in a group of its own, only when a binding needs the network', () => {
