@@ -83,16 +83,19 @@ type HttpMiddyRequest<CV> = Request<HttpEvent, HttpResponse, Error, HttpContext<
 /** What the middlewares that bound a wait keep back from the invocation's remaining time, unless told. */
 export const DEFAULT_TIME_MARGIN_MS = 500;
 
+/** Counts a request answered (`EventsHandled`), with its duration since `httpRequest()` saw it. */
+function countHandled(context: { startedAt?: number }): void {
+  eventMetrics.handled();
+  eventMetrics.handlingDuration(performance.now() - (context.startedAt ?? performance.now()));
+}
+
 /**
  * The request as an HTTP request: anything but an HTTP API (payload 2.0) or Function URL event is answered 400
  * with the reason at once (no HTTP client is waiting, whoever invoked the function gets it), and every request
  * answered is counted (`EventsHandled`) with its duration.
  */
 export function httpRequest<CV>(): HttpMiddleware<CV> {
-  const handled = (request: HttpMiddyRequest<CV>) => {
-    eventMetrics.handled();
-    eventMetrics.handlingDuration(performance.now() - (request.context.startedAt ?? performance.now()));
-  };
+  const handled = (request: HttpMiddyRequest<CV>) => countHandled(request.context);
   return {
     name: 'lambdaInfraHttpRequest',
     before: (request) => {
@@ -312,8 +315,7 @@ export function healthRoute<CV>(
       }
       const report = await health.check();
       // An early answer skips every `after`: it is counted, and the correlation id put on it, here.
-      eventMetrics.handled();
-      eventMetrics.handlingDuration(performance.now() - (request.context.startedAt ?? performance.now()));
+      countHandled(request.context);
       await endEarly(request);
       return json(report.status === 'unhealthy' ? 503 : 200, report, {
         [CORRELATION_HEADER]: request.context.correlationId,
