@@ -43,10 +43,11 @@ function importedPackages(texts: string[], specifier = STATIC_IMPORT): Set<strin
 }
 
 /** The version range a package is known by here: the library's own ranges first, then the repository's. */
-function rangeOf(name: string, shared: SharedPackageJson): string {
-  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-    devDependencies: Record<string, string>;
-  };
+function rangeOf(
+  name: string,
+  shared: SharedPackageJson,
+  root: { devDependencies: Record<string, string> },
+): string {
   const range = shared.dependencies[name] ?? shared.peerDependencies[name] ?? root.devDependencies[name];
   if (range) return range;
   const installed = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8'));
@@ -63,6 +64,9 @@ function rangeOf(name: string, shared: SharedPackageJson): string {
  */
 export async function buildLibraryPackage(): Promise<string> {
   const shared = JSON.parse(readFileSync(join(ROOT, 'shared/package.json'), 'utf8')) as SharedPackageJson;
+  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    devDependencies: Record<string, string>;
+  };
   const dir = join(BUILD_DIR, 'package');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -115,8 +119,8 @@ export async function buildLibraryPackage(): Promise<string> {
       }),
     ),
     files: ['dist', 'types'],
-    dependencies: Object.fromEntries(dependencies.map((p) => [p, rangeOf(p, shared)])),
-    peerDependencies: Object.fromEntries([...peers].sort().map((p) => [p, rangeOf(p, shared)])),
+    dependencies: Object.fromEntries(dependencies.map((p) => [p, rangeOf(p, shared, root)])),
+    peerDependencies: Object.fromEntries([...peers].sort().map((p) => [p, rangeOf(p, shared, root)])),
     peerDependenciesMeta: Object.fromEntries(onDemand.sort().map((p) => [p, { optional: true }])),
   };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
