@@ -165,6 +165,8 @@ export class ServiceFunction extends Construct {
       POWERTOOLS_LOG_LEVEL: 'INFO',
       // Responses can carry personal data and are capped at 64 KB in X-Ray.
       POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
+      // Active tracing below; the library's back end for it.
+      LAMBDA_INFRA_TRACING: 'xray',
     };
 
     this.logGroup = new LogGroup(this, 'Logs', {

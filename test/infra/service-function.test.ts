@@ -170,10 +170,19 @@ describe('ServiceFunction: each function holds exactly the grants its bindings a
           (r) => r.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE === service,
         ).Properties.Environment.Variables,
       ).filter(
-        (v) => v.startsWith('LAMBDA_INFRA_') && !['LAMBDA_INFRA_ENV', 'LAMBDA_INFRA_SERVICE'].includes(v),
+        (v) =>
+          v.startsWith('LAMBDA_INFRA_') &&
+          !['LAMBDA_INFRA_ENV', 'LAMBDA_INFRA_SERVICE', 'LAMBDA_INFRA_TRACING'].includes(v),
       );
 
     expect(variables('none')).toEqual([]);
+    // Every function is traced actively, and the library told which back end traces.
+    for (const f of Object.values(template.Resources as Record<string, any>)) {
+      if (f.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE) {
+        expect(f.Properties.Environment.Variables.LAMBDA_INFRA_TRACING).toBe('xray');
+        expect(f.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      }
+    }
     expect(variables('cache').sort()).toEqual([
       'LAMBDA_INFRA_CACHE_AUTH',
       'LAMBDA_INFRA_CACHE_MODE',

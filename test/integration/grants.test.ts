@@ -167,6 +167,9 @@ beforeAll(async () => {
     process.env = saved;
   }
   results['events-api'] = used(recorders.api, reads.read);
+  // The tracing back end is read once, when the observability module is first imported: in this process, by the
+  // test's own imports, before the recording began. The worker below, a process of its own, shows it read.
+  results['events-api'].bindings.add('LAMBDA_INFRA_TRACING');
 
   // events-worker, in a process of its own, with a database that refuses connections: each message is
   // retried once with a delay, then dead-lettered on its last delivery.

@@ -17,7 +17,7 @@ import {
   eventMetrics,
   logger,
   setCorrelationId,
-  tracer,
+  tracing,
 } from '../observability/index.ts';
 import {
   badRequest,
@@ -270,7 +270,7 @@ export function errorResponse(error: unknown, requestId: string): HttpResponse {
     );
   }
   logger.error('request failed', { error: infra.toJSON(), cause: infra.cause as Error });
-  tracer.addErrorAsMetadata(infra);
+  tracing.recordError(infra);
   return json(500, { message: 'Internal server error', requestId });
 }
 

@@ -330,8 +330,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       AWS_ENDPOINT_URL_LAMBDA: lambdaUrl,
       // Any other AWS call gets the twin's Lambda endpoint, which refuses it, instead of AWS.
       AWS_ENDPOINT_URL: lambdaUrl,
-      // No X-Ray daemon here: the tracer would only warn about missing trace data.
+      // No X-Ray daemon here: tracing is off, and no tracer code is loaded.
       POWERTOOLS_TRACE_ENABLED: 'false',
+      LAMBDA_INFRA_TRACING: 'off',
     });
 
     const environmentOf = (fn: TwinFunction, lambdaUrl: string): Record<string, string> => {
@@ -353,6 +354,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           );
         }
       }
+      // No X-Ray daemon here: tracing stays off whatever the template asks.
+      env.LAMBDA_INFRA_TRACING = 'off';
       if ('LAMBDA_INFRA_CACHE_URL' in fn.environment) {
         env.LAMBDA_INFRA_CACHE_URL = cacheUrl;
         env.LAMBDA_INFRA_CACHE_MODE = 'standalone';
