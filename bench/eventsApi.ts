@@ -1,15 +1,16 @@
 // POST /events served by events-api (createHttpHandler, routes, config, publisher with its breaker) against a
-// bare handler doing the same validation and one SendMessage, both bundled alike, each sample a fresh process,
-// against the local SSM endpoint and the SQS emulator.
+// bare handler doing the same validation and one SendMessage, each bundled as it deploys (events-api on the
+// shared layer, laid out beside its packages), each sample a fresh process, against the local SSM endpoint and
+// the SQS emulator.
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startSqsEmulator } from '@lambda-infra/shared/local/sqs';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
-import { bundle, run } from './handler.ts';
+import { bundle, run, type TaskBundle } from './handler.ts';
 import { median } from './median.ts';
 
 const VARIANTS = [
-  { key: 'e', name: 'bare: schema + SendMessage', entry: 'bench/handlers/bareEvents.ts' },
-  { key: 'd', name: 'events-api', entry: 'functions/events-api/src/handler.ts' },
+  { key: 'e', name: 'bare: schema + SendMessage', entry: 'bench/handlers/bareEvents.ts', onLayer: false },
+  { key: 'd', name: 'events-api', entry: 'functions/events-api/src/handler.ts', onLayer: true },
 ] as const;
 type Key = (typeof VARIANTS)[number]['key'];
 
@@ -18,7 +19,10 @@ const WARM_ROUNDS = Number(process.env.BENCH_WARM_ROUNDS ?? 3);
 const WARM_INVOCATIONS = Number(process.env.BENCH_EVENTS_WARM_INVOCATIONS ?? 500);
 
 export interface EventsApiBenchResult {
-  variants: Record<Key, { name: string; bundleBytes: number; coldMs: number; warmMicros: number }>;
+  variants: Record<
+    Key,
+    { name: string; bundleBytes: number; layerBytes?: number; coldMs: number; warmMicros: number }
+  >;
   ratios: { cold: number; warm: number };
 }
 
@@ -72,8 +76,8 @@ export async function benchEventsApi(): Promise<EventsApiBenchResult> {
     BENCH_STATUS: '202',
   };
 
-  const bundles = {} as Record<Key, { file: string; bytes: number }>;
-  for (const v of VARIANTS) bundles[v.key] = await bundle(v.entry, `events-${v.key}`);
+  const bundles = {} as Record<Key, TaskBundle>;
+  for (const v of VARIANTS) bundles[v.key] = await bundle(v.entry, `events-${v.key}`, { onLayer: v.onLayer });
   const cold: Record<Key, number[]> = { d: [], e: [] };
   const warm: Record<Key, number[]> = { d: [], e: [] };
   for (let i = 0; i < COLD_SAMPLES; i++) {
@@ -91,6 +95,7 @@ export async function benchEventsApi(): Promise<EventsApiBenchResult> {
       {
         name: v.name,
         bundleBytes: bundles[v.key].bytes,
+        ...(bundles[v.key].layerBytes ? { layerBytes: bundles[v.key].layerBytes } : {}),
         coldMs: median(cold[v.key]),
         warmMicros: median(warm[v.key]),
       },
@@ -108,7 +113,8 @@ export async function benchEventsApi(): Promise<EventsApiBenchResult> {
 export function eventsApiTable(result: EventsApiBenchResult): string {
   const rows = (['e', 'd'] as const).map((k) => {
     const v = result.variants[k];
-    return `| (${k}) ${v.name} | ${(v.bundleBytes / 1024).toFixed(0)} KiB | ${v.coldMs.toFixed(1)} | ${v.warmMicros.toFixed(0)} |`;
+    const size = `${(v.bundleBytes / 1024).toFixed(0)} KiB${v.layerBytes ? ` + layer ${(v.layerBytes / 1024).toFixed(0)} KiB` : ''}`;
+    return `| (${k}) ${v.name} | ${size} | ${v.coldMs.toFixed(1)} | ${v.warmMicros.toFixed(0)} |`;
   });
   return [
     '| POST /events | bundle | cold start ms (import + first request) | warm µs/request (SendMessage included) |',

@@ -1,19 +1,25 @@
 // Cold start and warm per-invocation cost of the same HTTP handler written three ways:
 //   (a) bare: the SDK called directly;  (b) Powertools + middy;  (c) createHttpHandler + defineConfig.
-// All three are bundled as NodejsFunction bundles them (esbuild, ESM, minified, @aws-sdk/* left to the runtime)
-// and each sample runs in a fresh process against the local SSM endpoint.
+// All three are bundled as they deploy (infra/lib/bundling.ts's function settings; (c) on the shared layer, laid out
+// beside its packages) and each sample runs in a fresh process against the local SSM endpoint.
 import { spawn } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { build } from 'esbuild';
+import { bundleLayer, functionBuildOptions } from '../infra/lib/bundling.ts';
 import { median } from './median.ts';
 
 const VARIANTS = [
-  { key: 'a', name: 'bare handler, SDK directly', entry: 'bench/handlers/bare.ts' },
-  { key: 'b', name: 'Powertools + middy', entry: 'bench/handlers/powertools.ts' },
-  { key: 'c', name: 'createHttpHandler + defineConfig', entry: 'bench/handlers/lambdaInfra.ts' },
+  { key: 'a', name: 'bare handler, SDK directly', entry: 'bench/handlers/bare.ts', onLayer: false },
+  { key: 'b', name: 'Powertools + middy', entry: 'bench/handlers/powertools.ts', onLayer: false },
+  {
+    key: 'c',
+    name: 'createHttpHandler + defineConfig',
+    entry: 'bench/handlers/lambdaInfra.ts',
+    onLayer: true,
+  },
 ] as const;
 type Key = (typeof VARIANTS)[number]['key'];
 
@@ -22,25 +28,32 @@ const WARM_ROUNDS = Number(process.env.BENCH_WARM_ROUNDS ?? 5);
 const WARM_INVOCATIONS = Number(process.env.BENCH_WARM_INVOCATIONS ?? 20_000);
 const OUT_DIR = resolve('bench/.build');
 
-export async function bundle(entry: string, key: string): Promise<{ file: string; bytes: number }> {
-  const file = join(OUT_DIR, `handler-${key}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    minify: true,
-    keepNames: true,
-    external: ['@aws-sdk/*'],
-    // The banner NodejsFunction users add for ESM: CommonJS dependencies still call require().
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-    logLevel: 'error',
-  });
-  return { file, bytes: (await stat(file)).size };
+/** A bundle laid out as Lambda runs it: `index.mjs`, and for a function on the layer, the layer's packages beside it. */
+export interface TaskBundle {
+  file: string;
+  /** The function's own bundle. */
+  bytes: number;
+  /** The layer's, for a function on it. */
+  layerBytes?: number;
+}
+
+/**
+ * `entry` bundled as it deploys (`functionBuildOptions`, the settings NodejsFunction gets from `ServiceFunction`): on
+ * the layer, `@lambda-infra/shared`, zod and kysely stay out and the layer's `node_modules` is laid beside it, as
+ * /opt/nodejs/node_modules is; off it, they go in. The SDK is the runtime's in both, loaded unbundled from
+ * node_modules as the Lambda runtime loads its own.
+ */
+export async function bundle(entry: string, key: string, options: { onLayer: boolean }): Promise<TaskBundle> {
+  const task = join(OUT_DIR, key);
+  await rm(task, { recursive: true, force: true });
+  await mkdir(task, { recursive: true });
+  const file = join(task, 'index.mjs');
+  await build({ ...functionBuildOptions(options), entryPoints: [entry], outfile: file });
+  const bytes = (await stat(file)).size;
+  if (!options.onLayer) return { file, bytes };
+  const layer = await bundleLayer();
+  await symlink(join(layer.dir, 'nodejs/node_modules'), join(task, 'node_modules'), 'dir');
+  return { file, bytes, layerBytes: layer.bytes };
 }
 
 export function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
@@ -67,6 +80,7 @@ export interface HandlerBenchResult {
     {
       name: string;
       bundleBytes: number;
+      layerBytes?: number;
       coldMs: number;
       importMs: number;
       warmMicros: number;
@@ -121,8 +135,8 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
     LAMBDA_INFRA_SERVICE: 'hello',
   };
 
-  const bundles = {} as Record<Key, { file: string; bytes: number }>;
-  for (const v of VARIANTS) bundles[v.key] = await bundle(v.entry, v.key);
+  const bundles = {} as Record<Key, TaskBundle>;
+  for (const v of VARIANTS) bundles[v.key] = await bundle(v.entry, v.key, { onLayer: v.onLayer });
 
   const cold: Record<Key, { coldMs: number[]; importMs: number[] }> = {
     a: { coldMs: [], importMs: [] },
@@ -158,6 +172,7 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
       {
         name: v.name,
         bundleBytes: bundles[v.key].bytes,
+        ...(bundles[v.key].layerBytes ? { layerBytes: bundles[v.key].layerBytes } : {}),
         coldMs: median(cold[v.key].coldMs),
         importMs: median(cold[v.key].importMs),
         warmMicros: median(warm[v.key]),
@@ -180,7 +195,8 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
 export function handlerTable(result: HandlerBenchResult): string {
   const rows = (['a', 'b', 'c'] as const).map((k) => {
     const v = result.variants[k];
-    return `| (${k}) ${v.name} | ${(v.bundleBytes / 1024).toFixed(0)} KiB | ${v.importMs.toFixed(1)} | ${v.coldMs.toFixed(1)} | ${v.warmMicros.toFixed(1)} | ${v.warmUntracedMicros.toFixed(1)} |`;
+    const size = `${(v.bundleBytes / 1024).toFixed(0)} KiB${v.layerBytes ? ` + layer ${(v.layerBytes / 1024).toFixed(0)} KiB` : ''}`;
+    return `| (${k}) ${v.name} | ${size} | ${v.importMs.toFixed(1)} | ${v.coldMs.toFixed(1)} | ${v.warmMicros.toFixed(1)} | ${v.warmUntracedMicros.toFixed(1)} |`;
   });
   const r = result.ratios;
   return [

@@ -234,6 +234,29 @@ export const functionBundling: BundlingOptions = {
   logLevel: LogLevel.ERROR,
 };
 
+/**
+ * `functionBundling` as esbuild's own options, for a build outside the CDK (the benchmarks) that must make the
+ * bundle a function deploys. `onLayer: false` bundles the layer's packages in, as a function deployed without the
+ * layer would (the SDK stays the runtime's either way).
+ */
+export function functionBuildOptions(options: { onLayer: boolean }): BuildOptions {
+  const external = functionBundling.externalModules!.filter(
+    (name) => options.onLayer || !(LAYER_PACKAGES as readonly string[]).includes(name),
+  );
+  return {
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: functionBundling.target!,
+    minify: functionBundling.minify!,
+    keepNames: functionBundling.keepNames!,
+    sourcemap: false,
+    banner: { js: functionBundling.banner! },
+    external,
+    logLevel: 'error',
+  };
+}
+
 /** A function's bundle as esbuild wrote it into `dir`: its bytes and the packages in it, from the metafile. */
 export function describeFunctionBundle(dir: string): Bundle {
   const metafile = JSON.parse(readFileSync(join(dir, 'index.meta.json'), 'utf8')) as {
