@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,18 +26,19 @@ function filesOf(dir: string, suffix: string): [string, string][] {
     .map((f) => [f, readFileSync(join(dir, f), 'utf8')]);
 }
 
-const STATIC_IMPORT = /(?:from\s*|import\s+)["']([^"'.][^"']*)["']/g;
-const DYNAMIC_IMPORT = /import\s*\(\s*["']([^"'.][^"']*)["']/g;
+/** `@scope/name/sub` → `@scope/name`, `name/sub` → `name`. */
+function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
 
-/** The packages that code imports by bare name (`@scope/name/sub` → `@scope/name`), Node's built-ins left out. */
-function importedPackages(texts: string[], specifier = STATIC_IMPORT): Set<string> {
+/** The packages declarations import or re-export, by bare name: their statements only, never their comments. */
+function declaredPackages(texts: string[]): Set<string> {
   const names = new Set<string>();
+  const statement = /^(?:import|export)\b[^;]*?from\s*["']([^"'.][^"']*)["']/gm;
   for (const text of texts) {
-    for (const [, spec] of text.matchAll(specifier)) {
-      if (!spec || spec.startsWith('node:')) continue;
-      const parts = spec.split('/');
-      names.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
-    }
+    for (const [, spec] of text.matchAll(statement))
+      if (spec && !spec.startsWith('node:')) names.add(packageOf(spec));
   }
   return names;
 }
@@ -91,11 +92,16 @@ export async function buildLibraryPackage(): Promise<string> {
     writeFileSync(join(types, file), text.replace(/(from\s*["']\.{1,2}\/[^"']*)\.ts(["'])/g, '$1.js$2'));
   }
 
-  const code = filesOf(join(dir, 'dist'), '.mjs').map(([, t]) => t);
-  const loaded = importedPackages(code);
-  const typed = importedPackages(filesOf(types, '.d.ts').map(([, t]) => t));
-  // A client loaded only when a feature asks for it (Secrets Manager for `LAMBDA_INFRA_DB_AUTH=secret`) is optional.
-  const onDemand = [...importedPackages(code, DYNAMIC_IMPORT)].filter((p) => !loaded.has(p) && !typed.has(p));
+  // What the code leaves to be installed, as esbuild saw it; a package it loads on demand, and tolerates missing,
+  // is an optional peer when it is a real package here (not the SDK's CRT signer, say).
+  const externals = layer.externals ?? [];
+  const loaded = new Set(externals.filter((e) => e.kind === 'static').map((e) => packageOf(e.path)));
+  const typed = declaredPackages(filesOf(types, '.d.ts').map(([, t]) => t));
+  const onDemand = [
+    ...new Set(externals.filter((e) => e.kind === 'dynamic').map((e) => packageOf(e.path))),
+  ].filter(
+    (p) => !loaded.has(p) && !typed.has(p) && existsSync(join(ROOT, 'node_modules', p, 'package.json')),
+  );
   const peers = new Set<string>([
     ...LAYER_DEPENDENCIES,
     ...[...loaded, ...typed, ...onDemand].filter((p) => p.startsWith('@aws-sdk/')),
