@@ -176,6 +176,7 @@ export function createHttpHandler<
     let handle = single!;
     let params: Record<string, string> = { ...(event.pathParameters as Record<string, string>) };
     let body = context.body;
+    const headers = lowerCaseHeaders(event.headers);
     if (table) {
       const match = table.match(method, path);
       if (match === undefined) throw new RequestRejected(404, `no route for ${method} ${path.slice(0, 200)}`);
@@ -189,9 +190,9 @@ export function createHttpHandler<
       }
       handle = match.found.handle;
       params = { ...params, ...match.params };
-      body = readBody(event, match.found.body, context.config);
+      body = readBody(event, headers, match.found.body, context.config);
     } else if (!singleBody) {
-      body = readBody(event, undefined, context.config);
+      body = readBody(event, headers, undefined, context.config);
     }
     const result = await context.deadline!.bound(
       Promise.resolve(
@@ -200,7 +201,7 @@ export function createHttpHandler<
             body,
             method,
             path,
-            headers: lowerCaseHeaders(event.headers),
+            headers,
             query: event.queryStringParameters ?? {},
             pathParameters: params,
             correlationId: context.correlationId,

@@ -213,13 +213,14 @@ export function lowerCaseHeaders(
 /** The body a route reads: content type, size, JSON, schema, in that order, each refused with its own 4xx. */
 export function readBody<S extends z.ZodType, CV>(
   event: HttpEvent,
+  headers: Record<string, string | undefined>,
   body: BodyOptions<S, CV> | undefined,
   config: CV,
 ): z.output<S> | unknown {
   const bytes = bodyBytes(event);
   if (!body) return bytes === undefined ? undefined : parseJsonBody(bytes);
   const { schema, maxBytes = DEFAULT_MAX_BODY_BYTES } = body;
-  checkJsonContentType(lowerCaseHeaders(event.headers)['content-type']);
+  checkJsonContentType(headers['content-type']);
   checkBodySize(bytes, typeof maxBytes === 'function' ? maxBytes(config) : maxBytes);
   const parsed = schema.safeParse(parseJsonBody(bytes));
   if (!parsed.success) {
@@ -233,7 +234,8 @@ export function validateBody<S extends z.ZodType, CV>(options: BodyOptions<S, CV
   return {
     name: 'lambdaInfraValidateBody',
     before: (request) => {
-      request.context.body = readBody(request.event, options, request.context.config);
+      const { event, context } = request;
+      context.body = readBody(event, lowerCaseHeaders(event.headers), options, context.config);
     },
   };
 }
