@@ -19,7 +19,7 @@ interface SharedPackageJson {
   exports: Record<string, string>;
 }
 
-/** Every `.mjs` or `.d.ts` file below `dir`, with its text. */
+/** Every file below `dir` whose name ends with `suffix`, with its text. */
 function filesOf(dir: string, suffix: string): [string, string][] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith(suffix))
@@ -88,15 +88,17 @@ export async function buildLibraryPackage(): Promise<string> {
     { cwd: ROOT },
   );
   // The sources import each other as `.ts` (Node runs them as they are); declarations name the files they stand for.
-  for (const [file, text] of filesOf(types, '.d.ts')) {
-    writeFileSync(join(types, file), text.replace(/(from\s*["']\.{1,2}\/[^"']*)\.ts(["'])/g, '$1.js$2'));
-  }
+  const declarations = filesOf(types, '.d.ts').map(([file, text]) => {
+    const named = text.replace(/(from\s*["']\.{1,2}\/[^"']*)\.ts(["'])/g, '$1.js$2');
+    writeFileSync(join(types, file), named);
+    return named;
+  });
 
   // What the code leaves to be installed, as esbuild saw it; a package it loads on demand, and tolerates missing,
   // is an optional peer when it is a real package here (not the SDK's CRT signer, say).
   const externals = layer.externals ?? [];
   const loaded = new Set(externals.filter((e) => e.kind === 'static').map((e) => packageOf(e.path)));
-  const typed = declaredPackages(filesOf(types, '.d.ts').map(([, t]) => t));
+  const typed = declaredPackages(declarations);
   const onDemand = [
     ...new Set(externals.filter((e) => e.kind === 'dynamic').map((e) => packageOf(e.path))),
   ].filter(
