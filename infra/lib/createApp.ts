@@ -1,6 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { readConfigFolder } from '@lambda-infra/shared/config';
+import { configEnvironments, readConfigFolder } from '@lambda-infra/shared/config';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import configComponents from '../config/components.ts';
@@ -31,9 +31,7 @@ export async function createApp(options: { env?: string } & AppProps = {}): Prom
   const app = new App({ ...props, context: { ...(fromCli ? {} : cdkJson.context), ...props.context } });
   // `-c env=dev|prod` from the CDK CLI, unless the caller names one.
   const env = chosen ?? (app.node.tryGetContext('env') as string | undefined) ?? 'dev';
-  const envs = (await readdir(CONFIG_DIR, { withFileTypes: true }))
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name);
+  const envs = await configEnvironments(CONFIG_DIR);
   const settings = environments[env];
   if (!envs.includes(env) || !settings) {
     throw new Error(`-c env=${env}: no such environment; infra/config has ${envs.join(', ')}`);

@@ -9,6 +9,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   type CatalogOption,
   type ConfigCatalog,
+  configEnvironments,
   diffConfig,
   exportConfig,
   getConfigValue,
@@ -259,12 +260,10 @@ function requireEnv(values: Values): string {
 /** `--env` as one of the folder's environments: a typo must not import into, or compare with, an empty one. */
 async function knownEnv(values: Values): Promise<string> {
   const env = requireEnv(values);
-  const envs = (await readdir(values.dir, { withFileTypes: true }).catch(() => []))
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name);
+  const envs = await configEnvironments(values.dir);
   if (!envs.includes(env)) {
     throw new UsageError(
-      `--env ${env}: ${values.dir} has no such environment${envs.length > 0 ? ` (it has ${envs.sort().join(', ')})` : ''}`,
+      `--env ${env}: ${values.dir} has no such environment${envs.length > 0 ? ` (it has ${envs.join(', ')})` : ''}`,
     );
   }
   return env;

@@ -52,6 +52,11 @@ async function subdirectories(dir: string): Promise<string[]> {
   }
 }
 
+/** The environments a config folder holds: its folders, sorted; none when it does not exist. */
+export async function configEnvironments(dir: string): Promise<string[]> {
+  return (await subdirectories(dir)).sort();
+}
+
 /** The services' components to check the files against, and where they came from (for the messages). */
 export interface CatalogOption {
   readonly components: ConfigCatalog;

@@ -16,6 +16,7 @@ export {
   type ConfigDifference,
   type ConfigEntry,
   checkConfigEntries,
+  configEnvironments,
   diffConfig,
   exportConfig,
   getConfigValue,
