@@ -330,9 +330,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       AWS_ENDPOINT_URL_LAMBDA: lambdaUrl,
       // Any other AWS call gets the twin's Lambda endpoint, which refuses it, instead of AWS.
       AWS_ENDPOINT_URL: lambdaUrl,
-      // No X-Ray daemon here: tracing is off, and no tracer code is loaded.
+      // No X-Ray daemon here: tracing is off (LAMBDA_INFRA_TRACING too, below), and no tracer code is loaded.
       POWERTOOLS_TRACE_ENABLED: 'false',
-      LAMBDA_INFRA_TRACING: 'off',
     });
 
     const environmentOf = (fn: TwinFunction, lambdaUrl: string): Record<string, string> => {
