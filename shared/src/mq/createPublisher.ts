@@ -18,10 +18,12 @@ import {
 } from '../errors/index.ts';
 import { eventMetrics } from '../observability/catalog.ts';
 import { correlationAttributes } from '../observability/correlation.ts';
+import { TRACE_ATTRIBUTE, tracing } from '../observability/tracing.ts';
 import {
   attributeBytes,
   bodyShapeProblem,
   encodeBody,
+  MAX_ATTRIBUTES,
   MAX_BATCH_BYTES,
   MAX_BATCH_ENTRIES,
   MAX_MESSAGE_BYTES,
@@ -130,6 +132,10 @@ export class Publisher<T> {
   #prepare(items: BatchItem<T>[]): Prepared[] {
     const problems: FieldError[] = [];
     const prepared: Prepared[] = [];
+    // The send's trace: in the system attribute X-Ray and Lambda read, and, when the library traces, in a
+    // message attribute too, which every SQS implementation keeps and any consumer can read.
+    const trace = tracing.traceHeader();
+    const traceAttribute = tracing.enabled ? trace : undefined;
     items.forEach((item, index) => {
       let body: unknown = item.body;
       // Checked before the schema: a schema recursing into a circular or very deep value overflows the stack.
@@ -171,7 +177,16 @@ export class Publisher<T> {
             ? { DataType: 'Number', StringValue: String(value) }
             : { DataType: 'String', StringValue: value };
       }
-      const bytes = Buffer.byteLength(json) + attributeBytes(attributes);
+      const count = Object.keys(attributes).length;
+      if (count > MAX_ATTRIBUTES) {
+        problems.push({
+          path: `[${index}].attributes`,
+          message: `has ${count} message attributes with the correlation id; SQS takes at most ${MAX_ATTRIBUTES}`,
+          rule: 'max_items',
+        });
+        return;
+      }
+      let bytes = Buffer.byteLength(json) + attributeBytes(attributes);
       if (bytes > MAX_MESSAGE_BYTES) {
         problems.push({
           path: `[${index}]`,
@@ -180,7 +195,15 @@ export class Publisher<T> {
         });
         return;
       }
-      const trace = process.env._X_AMZN_TRACE_ID;
+      // The link is worth less than the caller's own slots and bytes: left off where it would not fit.
+      if (traceAttribute && count < MAX_ATTRIBUTES && !(TRACE_ATTRIBUTE in attributes)) {
+        const link = { [TRACE_ATTRIBUTE]: { DataType: 'String', StringValue: traceAttribute } };
+        const linked = bytes + attributeBytes(link);
+        if (linked <= MAX_MESSAGE_BYTES) {
+          Object.assign(attributes, link);
+          bytes = linked;
+        }
+      }
       prepared.push({
         index,
         bytes,
@@ -233,7 +256,11 @@ export class Publisher<T> {
   }
 
   /** Sends many bodies in as few requests as the limits allow; what could not be sent comes back with why. */
-  async publishBatch(items: BatchItem<T>[]): Promise<BatchResult> {
+  publishBatch(items: BatchItem<T>[]): Promise<BatchResult> {
+    return tracing.producer(this.#queueName, () => this.#publishBatch(items));
+  }
+
+  async #publishBatch(items: BatchItem<T>[]): Promise<BatchResult> {
     const result: BatchResult = { successful: [], failed: [], calls: 0 };
     for (const chunk of this.#chunks(this.#prepare(items))) {
       let pending = chunk;
@@ -294,10 +321,11 @@ export class Publisher<T> {
   }
 
   /** Sends one body; fails with a classified InfraError (retryable or not) when it could not be sent. */
-  async publish(
-    body: T,
-    options: PublishOptions = {},
-  ): Promise<{ messageId: string; sequenceNumber?: string }> {
+  publish(body: T, options: PublishOptions = {}): Promise<{ messageId: string; sequenceNumber?: string }> {
+    return tracing.producer(this.#queueName, () => this.#publish(body, options));
+  }
+
+  async #publish(body: T, options: PublishOptions): Promise<{ messageId: string; sequenceNumber?: string }> {
     const [prepared] = this.#prepare([{ body, ...options }]);
     const { Id: _id, ...entry } = prepared!.entry;
     for (let attempt = 0; ; attempt++) {

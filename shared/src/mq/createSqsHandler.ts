@@ -25,7 +25,15 @@ import {
   withDeadline,
   withDefaults,
 } from '../errors/index.ts';
-import { correlationIdFromRecord, eventMetrics, logger, withCorrelationId } from '../observability/index.ts';
+import {
+  correlationIdFromRecord,
+  eventMetrics,
+  logger,
+  TRACE_ATTRIBUTE,
+  tracing,
+  withCorrelationId,
+} from '../observability/index.ts';
+import type { ConsumedMessage } from '../observability/tracing.ts';
 import { withPowertools } from '../observability/withPowertools.ts';
 import { attributeBytes, bodyShapeProblem, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES } from './limits.ts';
 import { parseQueueArn, queueUrlResolver } from './queues.ts';
@@ -119,6 +127,13 @@ function openCircuitRetryMs(error: unknown): number | undefined {
   }
   return undefined;
 }
+
+/** A record for its trace: the trace it carries is X-Ray's system attribute, else the library's message attribute. */
+const consumedMessage = (record: SQSRecord): ConsumedMessage => ({
+  source: record.eventSourceARN.slice(record.eventSourceARN.lastIndexOf(':') + 1),
+  id: record.messageId,
+  header: record.attributes.AWSTraceHeader ?? record.messageAttributes?.[TRACE_ATTRIBUTE]?.stringValue,
+});
 
 const receiveCountOf = (record: SQSRecord) => Number(record.attributes.ApproximateReceiveCount ?? '1');
 
@@ -402,45 +417,47 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     const correlationId = correlationIdFromRecord(record) ?? record.messageId;
     // What a failure does (dead-letter, or delay the retry) may run into the margin, not past half of it.
     const settleBy = deadline + marginMs / 2;
-    await withCorrelationId(correlationId, async () => {
-      try {
-        const body = parse(record);
-        await withDeadline(
-          Promise.resolve().then(() => handleOnce({ body, record, receiveCount, correlationId }, context)),
-          deadline,
-          'handling the message',
-        );
-        eventMetrics.handled();
-        eventMetrics.handlingDuration(performance.now() - started);
-      } catch (error) {
-        const infra = classifyError(error, 'mq');
-        eventMetrics.errors(infra.type);
-        if (isPermanent(error, infra)) {
-          // Sent to the dead-letter queue, the message is handled and leaves the source queue. If that send
-          // fails, it stays a failure, so the message is not lost.
-          await deadLetter(record, receiveCount, infra, settleBy);
-          return;
+    await withCorrelationId(correlationId, () =>
+      tracing.consumer(consumedMessage(record), async () => {
+        try {
+          const body = parse(record);
+          await withDeadline(
+            Promise.resolve().then(() => handleOnce({ body, record, receiveCount, correlationId }, context)),
+            deadline,
+            'handling the message',
+          );
+          eventMetrics.handled();
+          eventMetrics.handlingDuration(performance.now() - started);
+        } catch (error) {
+          const infra = classifyError(error, 'mq');
+          eventMetrics.errors(infra.type);
+          if (isPermanent(error, infra)) {
+            // Sent to the dead-letter queue, the message is handled and leaves the source queue. If that send
+            // fails, it stays a failure, so the message is not lost.
+            await deadLetter(record, receiveCount, infra, settleBy);
+            return;
+          }
+          if (await isLastDelivery(record, receiveCount, settleBy)) {
+            // The last delivery the redrive policy allows: dead-lettered here, with the reason the policy's own
+            // move would not carry.
+            const exhausted = new InfraError(`gave up after ${receiveCount} deliveries: ${infra.message}`, {
+              type: infra.type,
+              component: infra.component,
+              cause: error,
+              ...(infra.code ? { code: infra.code } : {}),
+            });
+            await deadLetter(record, receiveCount, exhausted, settleBy);
+            return;
+          }
+          const delay = await retryDelay(receiveCount, error);
+          const group = record.attributes.MessageGroupId;
+          if (group !== undefined) heldGroups?.set(group, { delay, error: infra });
+          await delayRecords([record], delay, settleBy);
+          eventMetrics.retried();
+          throw infra;
         }
-        if (await isLastDelivery(record, receiveCount, settleBy)) {
-          // The last delivery the redrive policy allows: dead-lettered here, with the reason the policy's own
-          // move would not carry.
-          const exhausted = new InfraError(`gave up after ${receiveCount} deliveries: ${infra.message}`, {
-            type: infra.type,
-            component: infra.component,
-            cause: error,
-            ...(infra.code ? { code: infra.code } : {}),
-          });
-          await deadLetter(record, receiveCount, exhausted, settleBy);
-          return;
-        }
-        const delay = await retryDelay(receiveCount, error);
-        const group = record.attributes.MessageGroupId;
-        if (group !== undefined) heldGroups?.set(group, { delay, error: infra });
-        await delayRecords([record], delay, settleBy);
-        eventMetrics.retried();
-        throw infra;
-      }
-    });
+      }),
+    );
   };
 
   /**

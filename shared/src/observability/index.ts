@@ -20,5 +20,5 @@ export {
 } from './correlation.ts';
 export { logger } from './logger.ts';
 export { metrics } from './metrics.ts';
-export { type Tracing, type TracingMode, tracing, tracingMode } from './tracing.ts';
+export { TRACE_ATTRIBUTE, type Tracing, type TracingMode, tracing, tracingMode } from './tracing.ts';
 export { endEarly, withPowertools } from './withPowertools.ts';

@@ -17,7 +17,7 @@ export function withPowertools<TEvent, TResult>(
   handler: (event: TEvent, context: Context) => Promise<TResult>,
 ) {
   return (
-    middy<TEvent, TResult>(handler)
+    middy<TEvent, TResult>(tracing.wrapHandler(handler))
       .use(tracing.middleware ? [tracing.middleware] : [])
       .use(injectLambdaContext(logger, { resetKeys: true }))
       .use(logMetrics(metrics, { captureColdStartMetric: true }))

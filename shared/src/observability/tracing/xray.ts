@@ -1,6 +1,7 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Tracing } from '../tracing.ts';
+import { lambdaTraceHeader } from './lambdaHeader.ts';
 
 /**
  * Traces through the Powertools Tracer, on the X-Ray SDK (which AWS maintains until 2027-02-25): a subsegment per
@@ -19,6 +20,11 @@ export function xrayTracing(): Tracing {
       // as a fault; whoever answers a 500 records its error itself.
       onError: (request) => (request.response === undefined ? capture.onError : capture.after)?.(request),
     },
+    wrapHandler: (handler) => handler,
     recordError: (error) => tracer.addErrorAsMetadata(error),
+    // The X-Ray SDK keeps the function's segment as the message's parent; its subsegments are not propagated.
+    traceHeader: lambdaTraceHeader,
+    producer: (_destination, fn) => fn(),
+    consumer: (_message, fn) => fn(),
   };
 }

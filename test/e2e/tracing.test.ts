@@ -1,0 +1,186 @@
+// OpenTelemetry tracing through the events pipeline on real servers: events-api runs in this process, events-worker
+// in its own (driven by the local poller), both with LAMBDA_INFRA_TRACING=otel and exporting to a fake X-Ray
+// daemon on a loopback UDP port, which decodes the OTLP they send. One request is followed from the invocation
+// Lambda traced, through the send to SQS, to the worker's handling of the message.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DeleteQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createDb, Migrations, migrationsFromFolder, sql } from '@lambda-infra/shared/db';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { httpEvent, lambdaContext } from '../support/events.ts';
+import { type DecodedSpan, type FakeDaemon, startFakeDaemon } from '../support/otlp.ts';
+import { useTestDatabase } from '../support/postgres.ts';
+import {
+  fauxqsClient,
+  type SqsContainer,
+  sourceWithRedrivePolicy,
+  startSqsContainer,
+  until,
+} from '../support/sqs.ts';
+
+// Read once per container, at import: set before this file's imports load the library.
+vi.hoisted(() => {
+  process.env.LAMBDA_INFRA_TRACING = 'otel';
+});
+
+const KIND = { server: 2, producer: 4, consumer: 5 };
+const ENV = `trace-${process.pid}`;
+const database = useTestDatabase();
+const sqs = fauxqsClient();
+const made: string[] = [];
+let daemon: FakeDaemon;
+let queues: { source: string; dlq: string };
+let worker: SqsContainer;
+let db: ReturnType<typeof createDb>;
+let api: typeof import('../../functions/events-api/src/handler.ts');
+
+const saved = { ...process.env };
+beforeAll(async () => {
+  daemon = await startFakeDaemon();
+  queues = await sourceWithRedrivePolicy(sqs, made, { maxReceiveCount: 3 });
+  db = createDb(database.options);
+  await new Migrations(db, migrationsFromFolder('functions/db-migrate/migrations')).up();
+  const bindings = {
+    AWS_ENDPOINT_URL_SSM: inject('ssmEndpointUrl'),
+    AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
+    LAMBDA_INFRA_ENV: ENV,
+    LAMBDA_INFRA_CACHE_URL: inject('redisUrl'),
+    ...database.bindings,
+    LAMBDA_INFRA_QUEUE_URL: queues.source,
+    LAMBDA_INFRA_DLQ_URL: queues.dlq,
+    LAMBDA_INFRA_TRACING: 'otel',
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+  };
+  Object.assign(process.env, bindings, {
+    LAMBDA_INFRA_SERVICE: 'events-api',
+    POWERTOOLS_SERVICE_NAME: 'events-api',
+  });
+  api = await import('../../functions/events-api/src/handler.ts');
+  worker = await startSqsContainer({
+    handler: 'functions/events-worker/src/handler.ts',
+    queueUrl: queues.source,
+    functionName: 'events-worker',
+    env: { ...bindings, LAMBDA_INFRA_SERVICE: 'events-worker', POWERTOOLS_SERVICE_NAME: 'events-worker' },
+  });
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await db?.close();
+  await daemon?.close();
+  await Promise.all(made.map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
+  process.env = saved;
+});
+
+/** A trace header as Lambda sets it in `_X_AMZN_TRACE_ID` for an invocation it traces. */
+function lambdaHeader(sampled: boolean) {
+  const traceId = Math.floor(Date.now() / 1000).toString(16) + randomBytes(12).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  const header = `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${parent};Sampled=${sampled ? 1 : 0};Lineage=1:abcd1234:0`;
+  return { traceId, parent, header };
+}
+
+async function post(type: string, traceHeader: string) {
+  process.env._X_AMZN_TRACE_ID = traceHeader;
+  try {
+    const response = await api.handler(
+      httpEvent({ body: { type, source: 'shop', payload: { n: 1 } } }),
+      lambdaContext('events-api'),
+    );
+    return { status: response.statusCode, id: (JSON.parse(response.body ?? '{}') as { id: string }).id };
+  } finally {
+    delete process.env._X_AMZN_TRACE_ID;
+  }
+}
+
+const stored = async (id: string) =>
+  (await sql<{ id: string }>`select id from events where id = ${id}`.execute(db.kysely)).rows.length === 1;
+
+const only = (spans: DecodedSpan[], what: string) => {
+  expect(spans, what).toHaveLength(1);
+  return spans[0]!;
+};
+
+describe('OpenTelemetry tracing through API → SQS → worker', () => {
+  it('exports one trace across the three, each span the child of the one before', async () => {
+    const lambda = lambdaHeader(true);
+    const posted = await post(`trace.one-${randomUUID().slice(0, 6)}`, lambda.header);
+    expect(posted.status).toBe(202);
+    const inTrace = () => daemon.spans.filter((s) => s.traceId === lambda.traceId);
+    await until(() => inTrace().some((s) => s.service === 'events-worker'));
+
+    const spans = inTrace();
+    const invocation = only(
+      spans.filter((s) => s.service === 'events-api' && s.kind === KIND.server),
+      'the API invocation',
+    );
+    const send = only(
+      spans.filter((s) => s.kind === KIND.producer),
+      'the send',
+    );
+    const handling = only(
+      spans.filter((s) => s.service === 'events-worker'),
+      'the message handling',
+    );
+    // The API's span hangs under the segment Lambda made for the invocation.
+    expect(invocation.parentSpanId).toBe(lambda.parent);
+    expect(invocation.attributes['http.response.status_code']).toBe(202);
+    expect(invocation.attributes['faas.invocation_id']).toMatch(/^lambda-request-/);
+    expect(send.parentSpanId).toBe(invocation.spanId);
+    expect(send.attributes['messaging.destination.name']).toBe(queues.source.split('/').at(-1));
+    expect(handling.kind).toBe(KIND.consumer);
+    expect(handling.parentSpanId).toBe(send.spanId);
+    // The worker's own invocation (a trace of its own, as Lambda makes one per SQS invocation) is linked.
+    const [link] = handling.links;
+    expect(link).toBeDefined();
+    const workerInvocation = daemon.spans.find((s) => s.spanId === link!.spanId);
+    expect(workerInvocation).toMatchObject({ service: 'events-worker', traceId: link!.traceId });
+    expect(workerInvocation!.traceId).not.toBe(lambda.traceId);
+    expect(new Set(spans.map((s) => s.spanId)).size).toBe(spans.length);
+    expect(daemon.malformed).toEqual([]);
+  });
+
+  it('exports nothing of an invocation Lambda did not sample, on either side of the queue', async () => {
+    const lambda = lambdaHeader(false);
+    const posted = await post(`trace.unsampled-${randomUUID().slice(0, 6)}`, lambda.header);
+    expect(posted.status).toBe(202);
+    await until(() => stored(posted.id));
+    // The worker's invocation, which does not inherit the decision, is exported once the message is handled.
+    const before = daemon.spans.length;
+    const control = lambdaHeader(true);
+    const marker = await post(`trace.control-${randomUUID().slice(0, 6)}`, control.header);
+    await until(() => stored(marker.id));
+    await until(() =>
+      daemon.spans.some((s) => s.traceId === control.traceId && s.service === 'events-worker'),
+    );
+
+    expect(daemon.spans.length).toBeGreaterThan(before);
+    expect(daemon.spans.filter((s) => s.traceId === lambda.traceId)).toEqual([]);
+  });
+
+  it('handles a message whose trace attribute is hostile as one with none, as a child of its invocation', async () => {
+    const id = randomUUID();
+    const type = `trace.hostile-${randomUUID().slice(0, 6)}`;
+    const { MessageId } = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.source,
+        MessageBody: JSON.stringify({ id, type, source: 'shop', payload: {} }),
+        MessageAttributes: {
+          'X-Amzn-Trace-Id': {
+            DataType: 'String',
+            StringValue: `Root=1-zzzz;Parent=${'f'.repeat(4_000)};Sampled=1\r\nX-Injected: yes`,
+          },
+        },
+      }),
+    );
+    await until(() => stored(id));
+    const handling = () => daemon.spans.find((s) => s.attributes['messaging.message.id'] === MessageId);
+    await until(() => handling() !== undefined);
+    const span = handling()!;
+    const parent = daemon.spans.find((p) => p.spanId === span.parentSpanId);
+
+    expect(parent).toMatchObject({ service: 'events-worker', kind: KIND.consumer, parentSpanId: '' });
+    expect(span.links).toEqual([]);
+    expect(daemon.malformed).toEqual([]);
+  });
+});
