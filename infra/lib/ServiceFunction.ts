@@ -79,6 +79,14 @@ export interface ServiceFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Variables beyond the service's own and its bindings'. @default {} */
   readonly environment?: Record<string, string>;
+  /**
+   * How the library traces: `otel` (OpenTelemetry, spans as OTLP to the X-Ray daemon of the sandbox; the account
+   * needs CloudWatch Transaction Search, see `Platform`'s `transactionSearch`), `xray` (the Powertools Tracer, on
+   * the X-Ray SDK, supported by AWS until 2027-02-25) or `off` (no tracer loaded). Lambda's active tracing is on
+   * for `otel` and `xray`, off for `off`.
+   * @default 'otel'
+   */
+  readonly tracing?: 'otel' | 'xray' | 'off';
 }
 
 /** Variables from the bindings' one definition, which the library reads back. */
@@ -122,7 +130,7 @@ const ownerVariables = (database: Database): Variables => ({
 });
 
 /**
- * A team's function on the platform: nodejs24.x on arm64, the shared layer, active tracing, JSON logs into a log
+ * A team's function on the platform: nodejs24.x on arm64, the shared layer, OpenTelemetry tracing, JSON logs into a log
  * group with retention, Powertools settings, and the bindings it asks for. It may read its own service's config
  * (`/config/{env}/{service}/`), and gets the grants and the network paths of its bindings, and nothing more. With a
  * cache or database binding it runs in the platform's isolated subnets, in a security group of its own.
@@ -147,6 +155,10 @@ export class ServiceFunction extends Construct {
       return found as NonNullable<IPlatform[K]>;
     };
     const network = cache || database || databaseOwner ? needs('network') : undefined;
+    const tracing = props.tracing ?? 'otel';
+    if (!['otel', 'xray', 'off'].includes(tracing)) {
+      throw new Error(`${service}: tracing is ${JSON.stringify(tracing)}; it must be otel, xray or off`);
+    }
 
     const environment: Record<string, string> = {
       ...bindingEnvironment({
@@ -163,10 +175,10 @@ export class ServiceFunction extends Construct {
       POWERTOOLS_SERVICE_NAME: service,
       POWERTOOLS_METRICS_NAMESPACE: 'lambda-infra',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      // The library's back end for tracing; active tracing below runs the daemon it sends to.
+      LAMBDA_INFRA_TRACING: tracing,
       // Responses can carry personal data and are capped at 64 KB in X-Ray.
-      POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
-      // Active tracing below; the library's back end for it.
-      LAMBDA_INFRA_TRACING: 'xray',
+      ...(tracing === 'xray' ? { POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false' } : {}),
     };
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -191,7 +203,7 @@ export class ServiceFunction extends Construct {
       layers: [platform.layer],
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: Tracing.ACTIVE,
+      tracing: tracing === 'off' ? Tracing.DISABLED : Tracing.ACTIVE,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,

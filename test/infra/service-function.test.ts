@@ -36,6 +36,14 @@ beforeAll(async () => {
   for (const [service, b] of Object.entries(bindings)) {
     new ServiceFunction(stack, service, { platform, service, entry: ENTRY, bindings: b });
   }
+  for (const tracing of ['xray', 'off'] as const) {
+    new ServiceFunction(stack, `traced-${tracing}`, {
+      platform,
+      service: `traced-${tracing}`,
+      entry: ENTRY,
+      tracing,
+    });
+  }
   template = Template.fromStack(stack).toJSON();
   queueIds = {
     queue: stack.getLogicalId(queue.queue.node.defaultChild as any),
@@ -127,6 +135,20 @@ describe('ServiceFunction: each function holds exactly the grants its bindings a
     expect(grantsOf(service)).toEqual([...BASE, ...own].sort());
   });
 
+  it('gives a function that does not trace no X-Ray grant', () => {
+    expect(grantsOf('traced-off')).toEqual(BASE.filter((g) => !g.startsWith('xray:')));
+    expect(grantsOf('traced-xray')).toEqual(BASE);
+  });
+
+  it('refuses a tracing back end it does not know, naming the choices', () => {
+    const stack = new Stack(new App(), 'Bad');
+    const platform = Platform.fromLayerParameter(stack, 'Platform', 'test');
+    expect(
+      () =>
+        new ServiceFunction(stack, 'f', { platform, service: 'f', entry: ENTRY, tracing: 'jaeger' as 'off' }),
+    ).toThrow('f: tracing is "jaeger"; it must be otel, xray or off');
+  });
+
   it('consumes a FIFO queue, whose dead-letter queue is FIFO too, with no batching window', () => {
     const resources = Object.entries(template.Resources as Record<string, any>);
     const fifoQueues = resources.filter(([, r]) => r.Type === 'AWS::SQS::Queue' && r.Properties.FifoQueue);
@@ -176,13 +198,29 @@ describe('ServiceFunction: each function holds exactly the grants its bindings a
       );
 
     expect(variables('none')).toEqual([]);
-    // Every function is traced actively, and the library told which back end traces.
+    // Every function is traced actively through OpenTelemetry unless told otherwise, and the library is told which
+    // back end traces.
+    const tracingOf = (f: any) => ({
+      library: f.Properties.Environment.Variables.LAMBDA_INFRA_TRACING,
+      lambda: f.Properties.TracingConfig,
+      captureResponse: f.Properties.Environment.Variables.POWERTOOLS_TRACER_CAPTURE_RESPONSE,
+    });
     for (const f of Object.values(template.Resources as Record<string, any>)) {
-      if (f.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE) {
-        expect(f.Properties.Environment.Variables.LAMBDA_INFRA_TRACING).toBe('xray');
-        expect(f.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      }
+      const service = f.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE;
+      if (!service || service.startsWith('traced-')) continue;
+      expect(tracingOf(f)).toEqual({ library: 'otel', lambda: { Mode: 'Active' } });
     }
+    const fn = (service: string) =>
+      Object.values(template.Resources as Record<string, any>).find(
+        (r) => r.Properties?.Environment?.Variables?.LAMBDA_INFRA_SERVICE === service,
+      );
+    expect(tracingOf(fn('traced-xray'))).toEqual({
+      library: 'xray',
+      lambda: { Mode: 'Active' },
+      captureResponse: 'false',
+    });
+    // No TracingConfig: Lambda's default, which traces only a request that arrives sampled.
+    expect(tracingOf(fn('traced-off'))).toEqual({ library: 'off', lambda: undefined });
     expect(variables('cache').sort()).toEqual([
       'LAMBDA_INFRA_CACHE_AUTH',
       'LAMBDA_INFRA_CACHE_MODE',
