@@ -17,7 +17,9 @@ export function withPowertools<TEvent, TResult>(
   handler: (event: TEvent, context: Context) => Promise<TResult>,
 ) {
   return (
-    middy<TEvent, TResult>(tracing.wrapHandler(handler))
+    // No early timeout of middy's: each handler keeps its own deadline (an HTTP 503, an SQS retry), and middy's
+    // would add a timer to every invocation.
+    middy<TEvent, TResult>(tracing.wrapHandler(handler), { timeoutEarlyInMillis: 0 })
       .use(tracing.middleware ? [tracing.middleware] : [])
       .use(injectLambdaContext(logger, { resetKeys: true }))
       .use(logMetrics(metrics, { captureColdStartMetric: true }))

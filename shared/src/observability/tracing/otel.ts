@@ -32,14 +32,29 @@ import type { Tracing } from '../tracing.ts';
  * starts here (no Lambda segment above it, as in a local run) is indexed by X-Ray as any other.
  */
 export class XRayIdGenerator implements IdGenerator {
+  // Random bytes drawn from the CSPRNG a page at a time: one call for each id costs more than the span it names.
+  #pool = Buffer.alloc(0);
+  #used = 0;
+
+  #hex(bytes: number): string {
+    if (this.#used + bytes > this.#pool.length) {
+      this.#pool = randomBytes(4096);
+      this.#used = 0;
+    }
+    const hex = this.#pool.toString('hex', this.#used, this.#used + bytes);
+    this.#used += bytes;
+    return hex;
+  }
+
   generateTraceId(): string {
     const seconds = Math.floor(Date.now() / 1000)
       .toString(16)
       .padStart(8, '0');
-    return seconds + randomBytes(12).toString('hex');
+    return seconds + this.#hex(12);
   }
+
   generateSpanId(): string {
-    return randomBytes(8).toString('hex');
+    return this.#hex(8);
   }
 }
 
