@@ -148,12 +148,14 @@ const isConfig = (retry: SqsHandlerOptions<unknown>['retry']): retry is Config<R
  * a message group at its first failure.
  */
 export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
-  const client =
-    options.client ??
-    new SQSClient({
+  // Made at its first call, not with the handler: a container whose records all succeed never needs it, and
+  // the cold start does not pay for it.
+  let made = options.client;
+  const sqs = (): SQSClient =>
+    (made ??= new SQSClient({
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
-    });
-  const queueUrl = queueUrlResolver(client);
+    }));
+  const queueUrl = queueUrlResolver(sqs);
   const targets = new Map<string, Promise<RedriveTarget>>();
   const marginMs = options.timeMarginMs ?? 1_000;
   if (options.retry && !isConfig(options.retry)) {
@@ -165,7 +167,7 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     let target = targets.get(arn);
     if (!target) {
       target = queueUrl(arn).then(async (source) => {
-        const { Attributes } = await client.send(
+        const { Attributes } = await sqs().send(
           new GetQueueAttributesCommand({ QueueUrl: source, AttributeNames: ['RedrivePolicy'] }),
         );
         const policy = Attributes?.RedrivePolicy
@@ -226,7 +228,7 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
     const target = await withDeadline(redriveTarget(record.eventSourceARN), deadline, 'dead-letter lookup');
     const group = record.attributes.MessageGroupId;
     await withDeadline(
-      client.send(
+      sqs().send(
         new SendMessageCommand({
           QueueUrl: target.url,
           MessageBody: record.body,
@@ -274,7 +276,7 @@ export function createSqsHandler<T = unknown>(options: SqsHandlerOptions<T>) {
       const url = await withDeadline(queueUrl(records[0]!.eventSourceARN), deadline, 'retry delay');
       for (let i = 0; i < records.length; i += 10) {
         const { Failed = [] } = await withDeadline(
-          client.send(
+          sqs().send(
             new ChangeMessageVisibilityBatchCommand({
               QueueUrl: url,
               Entries: records.slice(i, i + 10).map((r, j) => ({

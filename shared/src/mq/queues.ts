@@ -10,13 +10,13 @@ export function parseQueueArn(arn: string): { name: string; account: string } {
  * Queue ARN -> queue URL, asked of SQS once per ARN (so it works against AWS and local endpoints alike); a
  * failed lookup is forgotten, so the next call asks again.
  */
-export function queueUrlResolver(client: SQSClient): (arn: string) => Promise<string> {
+export function queueUrlResolver(client: SQSClient | (() => SQSClient)): (arn: string) => Promise<string> {
   const urls = new Map<string, Promise<string>>();
   return (arn) => {
     let url = urls.get(arn);
     if (!url) {
       const { name, account } = parseQueueArn(arn);
-      url = client
+      url = (typeof client === 'function' ? client() : client)
         .send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }))
         .then((r) => r.QueueUrl!);
       url.catch(() => urls.delete(arn));
