@@ -61,6 +61,8 @@ export class XRayIdGenerator implements IdGenerator {
 /** The most one datagram carries to the daemon; a bigger export is split. */
 const MAX_DATAGRAM_BYTES = 64 * 1024 - 1;
 const DAEMON_HEADER = '{"format":"json","version":1}\n';
+const CONNECT_TIMEOUT_MS = 200;
+const RECONNECT_AFTER_MS = 60_000;
 
 /** `host:port` of the daemon's UDP side from `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `udp:h:p tcp:h:p`). */
 export function daemonAddress(value: string | undefined): { host: string; port: number } {
@@ -86,7 +88,9 @@ export function daemonAddress(value: string | undefined): { host: string; port: 
 export class XRayDaemonExporter implements SpanExporter {
   #address: { host: string; port: number } | undefined;
   #socket: Socket | undefined;
-  #connected: Promise<Socket> | undefined;
+  #connected: Promise<Socket | undefined> | undefined;
+  /** After a failed connect, exports are dropped until then: a bad address costs one lookup a minute, not one each. */
+  #retryAt = 0;
 
   /** `address` defaults to `AWS_XRAY_DAEMON_ADDRESS`, read at the first export. */
   constructor(address?: { host: string; port: number }) {
@@ -104,19 +108,46 @@ export class XRayDaemonExporter implements SpanExporter {
     return [...this.#datagrams(spans.slice(0, half)), ...this.#datagrams(spans.slice(half))];
   }
 
-  #connect(): Promise<Socket> {
+  /**
+   * The socket, connected; undefined when it could not be (a host that does not resolve, a lookup that hangs):
+   * those exports are dropped, and an export a minute later tries again. Never leaves an invocation waiting.
+   */
+  #connect(): Promise<Socket | undefined> {
     this.#address ??= daemonAddress(process.env.AWS_XRAY_DAEMON_ADDRESS);
     const { host, port } = this.#address;
     const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    // A daemon that is not there answers nothing over UDP; an error on the socket is not the caller's.
-    socket.on('error', () => undefined);
     socket.unref();
-    return new Promise((connected) =>
-      socket.connect(port, host, () => {
+    return new Promise((settle) => {
+      const failed = () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.on('error', () => undefined);
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+        this.#connected = undefined;
+        this.#retryAt = Date.now() + RECONNECT_AFTER_MS;
+        settle(undefined);
+      };
+      // The daemon's address is an IP literal in Lambda; a name that takes longer than this to resolve is dropped.
+      const timer = setTimeout(failed, CONNECT_TIMEOUT_MS).unref();
+      socket.once('error', failed);
+      // Node calls back with the lookup's error when there is one (its types say no argument).
+      socket.connect(port, host, ((error?: Error) => {
+        if (error) {
+          failed();
+          return;
+        }
+        clearTimeout(timer);
+        socket.removeListener('error', failed);
+        // A daemon that is not there answers nothing over UDP; an error on the socket is not the caller's.
+        socket.on('error', () => undefined);
         this.#socket = socket;
-        connected(socket);
-      }),
-    );
+        settle(socket);
+      }) as () => void);
+    });
   }
 
   export(spans: ReadableSpan[], done: (result: { code: ExportResultCode; error?: Error }) => void): void {
@@ -127,11 +158,24 @@ export class XRayDaemonExporter implements SpanExporter {
       done({ code: ExportResultCode.FAILED, error: error as Error });
       return;
     }
-    const send = (socket: Socket) => {
-      for (const datagram of datagrams) socket.send(datagram);
+    const send = (socket: Socket | undefined) => {
+      if (!socket) {
+        done({
+          code: ExportResultCode.FAILED,
+          error: new Error(`no X-Ray daemon socket at ${this.#address?.host}:${this.#address?.port}`),
+        });
+        return;
+      }
+      try {
+        for (const datagram of datagrams) socket.send(datagram);
+      } catch (error) {
+        done({ code: ExportResultCode.FAILED, error: error as Error });
+        return;
+      }
       done({ code: ExportResultCode.SUCCESS });
     };
     if (this.#socket) send(this.#socket);
+    else if (datagrams.length > 0 && !this.#connected && Date.now() < this.#retryAt) send(undefined);
     else if (datagrams.length > 0) {
       this.#connected ??= this.#connect();
       void this.#connected.then(send);
