@@ -26,6 +26,11 @@ export interface LambdaInfraStackProps extends StackProps {
   readonly config: ConfigEntry[];
   /** The shared layer's bundle: `await bundleLayer()`. */
   readonly layerBundle: Bundle;
+  /**
+   * CloudWatch Transaction Search for the account and region (`-c transactionSearch=true`): once per account.
+   * @default false
+   */
+  readonly transactionSearch?: boolean;
 }
 
 /** Where a reference function's handler is. */
@@ -64,6 +69,7 @@ export class LambdaInfraStack extends Stack {
       network: { maxAzs: settings.network.maxAzs },
       cache: settings.cache,
       database: { databaseName: 'events', appUser: 'events_app', ...settings.db },
+      transactionSearch: props.transactionSearch ?? false,
     });
     const database = this.platform.database!;
 

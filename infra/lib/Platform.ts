@@ -1,7 +1,8 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type ILayerVersion, LayerVersion } from 'aws-cdk-lib/aws-lambda';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnResourcePolicy, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
+import { CfnTransactionSearchConfig } from 'aws-cdk-lib/aws-xray';
 import { Construct } from 'constructs';
 import type { Bundle } from './bundling.ts';
 import { Cache, type CacheProps } from './Cache.ts';
@@ -49,6 +50,15 @@ export interface PlatformProps {
    * @default Aurora Serverless v2 (0.5-2 ACU) behind an RDS Proxy named `lambda-infra-{env}`, deletion protection on
    */
   readonly database?: Omit<DatabaseProps, 'vpc' | 'endpoints' | 'removalPolicy'> | false;
+  /**
+   * Turns on CloudWatch Transaction Search for the account and region, where X-Ray keeps the OTLP spans that
+   * `ServiceFunction`'s default tracing (`otel`) sends: the logs resource policy that lets X-Ray write the
+   * `aws/spans` log group, and the search config indexing `indexingPercentage` of the spans as trace summaries.
+   * It is one setting per account and region: turn it on in one stack only, and only where it is off (AWS refuses
+   * to create it over a console-enabled one).
+   * @default false
+   */
+  readonly transactionSearch?: boolean | { readonly indexingPercentage: number };
 }
 
 /**
@@ -102,6 +112,37 @@ export class Platform extends Construct implements IPlatform {
       bundle: props.layerBundle,
       environmentName: env,
     });
+    if (props.transactionSearch) this.enableTransactionSearch(props.transactionSearch);
+  }
+
+  private enableTransactionSearch(options: true | { readonly indexingPercentage: number }): void {
+    const indexingPercentage = options === true ? 1 : options.indexingPercentage;
+    if (!(indexingPercentage >= 0 && indexingPercentage <= 100)) {
+      throw new Error(`transactionSearch.indexingPercentage is ${indexingPercentage}; it must be 0 to 100`);
+    }
+    const stack = Stack.of(this);
+    const logGroup = (name: string) =>
+      `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:${name}:*`;
+    const policy = new CfnResourcePolicy(this, 'TransactionSearchPolicy', {
+      policyName: `lambda-infra-${this.environmentName}-transaction-search`,
+      policyDocument: stack.toJsonString({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'XRayWritesSpans',
+            Effect: 'Allow',
+            Principal: { Service: 'xray.amazonaws.com' },
+            Action: 'logs:PutLogEvents',
+            Resource: [logGroup('aws/spans'), logGroup('/aws/application-signals/data')],
+            Condition: {
+              ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:xray:${stack.region}:${stack.account}:*` },
+              StringEquals: { 'aws:SourceAccount': stack.account },
+            },
+          },
+        ],
+      }),
+    });
+    new CfnTransactionSearchConfig(this, 'TransactionSearch', { indexingPercentage }).addResourceDependency(policy);
   }
 
   get layer(): ILayerVersion {

@@ -48,6 +48,8 @@ export async function createApp(options: { env?: string } & AppProps = {}): Prom
       { components: configComponents, name: 'infra/config/components.ts' },
     ),
     layerBundle: layer,
+    // `-c transactionSearch=true`: the account-wide setting OTLP spans need, in the one stack that owns it.
+    transactionSearch: String(app.node.tryGetContext('transactionSearch')) === 'true',
   });
   // NodejsFunction bundled each function as the stack was built; its metafile says what went in.
   const functions = Object.fromEntries(

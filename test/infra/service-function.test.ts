@@ -234,3 +234,68 @@ describe('ServiceFunction: each function holds exactly the grants its bindings a
     expect(variables('owner')).toContain('LAMBDA_INFRA_DB_SECRET_ARN');
   });
 });
+
+describe('Platform: CloudWatch Transaction Search, where the OTLP spans go', () => {
+  const synth = async (transactionSearch: boolean | { indexingPercentage: number } | undefined) => {
+    const stack = new Stack(new App(), 'Search', { env: { account: '123456789012', region: 'eu-west-1' } });
+    new Platform(stack, 'Platform', {
+      environmentName: 'ts',
+      layerBundle: await bundleLayer(),
+      cache: false,
+      database: false,
+      ...(transactionSearch === undefined ? {} : { transactionSearch }),
+    });
+    return Template.fromStack(stack).toJSON() as any;
+  };
+  const ofType = (t: any, type: string) =>
+    Object.entries(t.Resources as Record<string, any>).filter(([, r]) => r.Type === type);
+
+  it('is off unless asked for: it is one setting for the whole account', async () => {
+    const t = await synth(undefined);
+    expect(ofType(t, 'AWS::XRay::TransactionSearchConfig')).toEqual([]);
+    expect(ofType(t, 'AWS::Logs::ResourcePolicy')).toEqual([]);
+  });
+
+  it('lets X-Ray write the span log groups of this account alone, then turns search on', async () => {
+    const t = await synth(true);
+    const [[policyId, policy]] = ofType(t, 'AWS::Logs::ResourcePolicy') as [[string, any]];
+    const [[, search]] = ofType(t, 'AWS::XRay::TransactionSearchConfig') as [[string, any]];
+    // The document is one string in CloudFormation, joined around the partition's reference.
+    const document = policy.Properties.PolicyDocument;
+    const joined =
+      typeof document === 'string'
+        ? document
+        : document['Fn::Join'][1]
+            .map((part: any) =>
+              typeof part === 'string' ? part : part.Ref === 'AWS::Partition' ? 'aws' : '?',
+            )
+            .join(document['Fn::Join'][0]);
+    const [statement] = JSON.parse(joined).Statement;
+
+    expect(search.Properties).toEqual({ IndexingPercentage: 1 });
+    expect(search.DependsOn).toEqual([policyId]);
+    expect(statement).toEqual({
+      Sid: 'XRayWritesSpans',
+      Effect: 'Allow',
+      Principal: { Service: 'xray.amazonaws.com' },
+      Action: 'logs:PutLogEvents',
+      Resource: [
+        'arn:aws:logs:eu-west-1:123456789012:log-group:aws/spans:*',
+        'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/application-signals/data:*',
+      ],
+      Condition: {
+        ArnLike: { 'aws:SourceArn': 'arn:aws:xray:eu-west-1:123456789012:*' },
+        StringEquals: { 'aws:SourceAccount': '123456789012' },
+      },
+    });
+    expect((await synth({ indexingPercentage: 10 })).Resources).toSatisfy((r: Record<string, any>) =>
+      Object.values(r).some((x) => x.Properties?.IndexingPercentage === 10),
+    );
+  });
+
+  it.each([-1, 101, Number.NaN])('refuses an indexing percentage of %s', async (indexingPercentage) => {
+    await expect(synth({ indexingPercentage })).rejects.toThrow(
+      `transactionSearch.indexingPercentage is ${indexingPercentage}; it must be 0 to 100`,
+    );
+  });
+});
