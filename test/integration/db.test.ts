@@ -395,8 +395,8 @@ describe('db', () => {
       await sql`select pg_sleep(0.1), ${'secret-parameter'}::text as p`.execute(db.kysely);
       await sql`select 1`.execute(db.kysely);
       db.recordMetrics();
-      const { metrics } = await import('@lambda-infra/shared/observability');
-      metrics.publishStoredMetrics();
+      const { invocationMetrics } = await import('@lambda-infra/shared/observability');
+      invocationMetrics.flush();
       const warnings = output.warnings();
       const slow = warnings.find((l) => l.message === 'slow query');
       expect(slow).toMatchObject({

@@ -39,8 +39,30 @@ describe('createHttpHandler', () => {
 
     const names = emitted.metrics().map((m) => m.name);
     expect(names.filter((n) => n === 'ColdStart')).toHaveLength(1);
+    expect(emitted.metrics().find((m) => m.name === 'ColdStart')?.dimensions).toEqual({
+      service: 'lambda-infra-test',
+      function_name: 'events-api',
+    });
     expect(names.filter((n) => n === 'EventsHandled')).toHaveLength(2);
     expect(names.filter((n) => n === 'EventHandlingDuration')).toHaveLength(2);
+  });
+
+  it("publishes a handler's own Powertools metrics beside the library's, one document each per invocation", async () => {
+    const { metrics } = await import('@lambda-infra/shared/observability');
+    const counting = createHttpHandler({
+      handle: () => {
+        metrics.addMetric('OrdersPlaced', 'Count', 2);
+        return { statusCode: 200, body: {} };
+      },
+    });
+    await counting(httpEvent({ method: 'GET', path: '/' }), lambdaContext());
+    await echo(httpEvent({ body: { type: 'c', payload: {} } }), lambdaContext());
+
+    const written = emitted.metrics();
+    expect(written.filter((m) => m.name === 'OrdersPlaced')).toEqual([
+      { name: 'OrdersPlaced', value: 2, dimensions: { service: 'lambda-infra-test' } },
+    ]);
+    expect(written.filter((m) => m.name === 'EventsHandled')).toHaveLength(2);
   });
 
   it('answers with the handler result as JSON and echoes the correlation id header', async () => {

@@ -8,7 +8,7 @@ import {
 } from '@lambda-infra/shared/breaker';
 import { InfraError } from '@lambda-infra/shared/errors';
 import { createHealth } from '@lambda-infra/shared/health';
-import { metrics } from '@lambda-infra/shared/observability';
+import { invocationMetrics } from '@lambda-infra/shared/observability';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failure } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
@@ -337,7 +337,7 @@ describe('what the breaker reports', () => {
     const whileOpen = await health.check();
     now += 1_000;
     await b.execute(up);
-    metrics.publishStoredMetrics();
+    invocationMetrics.flush();
 
     const states = emitted
       .metrics()

@@ -3,8 +3,8 @@ import {
   correlationIdFromEvent,
   eventMetrics,
   getCorrelationId,
+  invocationMetrics,
   metricCatalog,
-  metrics,
   setCorrelationId,
 } from '@lambda-infra/shared/observability';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -78,7 +78,7 @@ describe('the metric catalog', () => {
     eventMetrics.deadLettered();
     eventMetrics.reprocessed();
     eventMetrics.stored(2);
-    metrics.publishStoredMetrics();
+    invocationMetrics.flush();
 
     const written = Object.fromEntries(emitted.metrics().map((m) => [m.name, m.value]));
     expect(written).toEqual({

@@ -1,5 +1,5 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { metrics } from './metrics.ts';
+import { invocationMetrics } from './metrics.ts';
 import { correlationScope } from './scope.ts';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
@@ -92,15 +92,18 @@ export function recordMetric(key: MetricKey, value = 1, dimensions?: MetricDimen
   const { name, unit } = metricCatalog[key];
   const entries = dimensions ? Object.entries(dimensions).filter(([, v]) => v) : [];
   if (entries.length === 0) {
-    metrics.addMetric(name, unit, value);
+    invocationMetrics.add(name, unit, value);
     return;
   }
-  const single = metrics.singleMetric();
-  for (const [dimension, dimensionValue] of entries) single.addDimension(dimension, dimensionValue as string);
   // A line of its own can name the record it is about (metadata, not a dimension: no series per id).
   const correlationId = correlationScope.getStore();
-  if (correlationId !== undefined) single.addMetadata('correlationId', correlationId);
-  single.addMetric(name, unit, value);
+  invocationMetrics.single(
+    name,
+    unit,
+    value,
+    Object.fromEntries(entries) as Record<string, string>,
+    correlationId === undefined ? undefined : { correlationId },
+  );
 }
 
 /** The catalog as typed helpers: `eventMetrics.handled()`, `eventMetrics.handlingDuration(12.5)`, … */

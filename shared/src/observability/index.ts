@@ -19,6 +19,6 @@ export {
   withCorrelationId,
 } from './correlation.ts';
 export { logger } from './logger.ts';
-export { metrics } from './metrics.ts';
+export { invocationMetrics, metrics } from './metrics.ts';
 export { TRACE_ATTRIBUTE, type Tracing, type TracingMode, tracing, tracingMode } from './tracing.ts';
 export { endEarly, withPowertools } from './withPowertools.ts';
