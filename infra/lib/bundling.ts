@@ -51,7 +51,11 @@ const builtinsThroughRequire: Plugin = {
     const builtins = new Set(builtinModules);
     build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
-      if (!builtins.has(name) || args.kind !== 'import-statement') return undefined;
+      // Dynamic imports too: the SDK's HTTP handler makes its agent with `await import('node:http')`, whose ES
+      // module facade reads every export of node:http, and with them the getter that loads undici.
+      if (!builtins.has(name) || (args.kind !== 'import-statement' && args.kind !== 'dynamic-import')) {
+        return undefined;
+      }
       return { path: `node:${name}`, namespace: 'builtin-require' };
     });
     build.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({

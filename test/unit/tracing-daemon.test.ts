@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { daemonAddress, XRayIdGenerator } from '../../shared/src/observability/tracing/otel.ts';
+import { tracingMode } from '../../shared/src/observability/tracing.ts';
 
 describe('daemonAddress: AWS_XRAY_DAEMON_ADDRESS as Lambda and the X-Ray SDK write it', () => {
   it.each([
@@ -33,5 +34,24 @@ describe('XRayIdGenerator', () => {
     for (const id of spanIds) expect(id).toMatch(/^[0-9a-f]{16}$/);
     expect(new Set(traceIds).size).toBe(traceIds.length);
     expect(new Set(spanIds).size).toBe(spanIds.length);
+  });
+});
+
+describe('tracingMode: the back end a container chooses', () => {
+  it.each([
+    [{}, 'otel'],
+    [{ POWERTOOLS_TRACE_ENABLED: 'false' }, 'off'],
+    [{ POWERTOOLS_TRACE_ENABLED: 'true' }, 'otel'],
+    [{ LAMBDA_INFRA_TRACING: 'xray', POWERTOOLS_TRACE_ENABLED: 'false' }, 'xray'],
+    [{ LAMBDA_INFRA_TRACING: 'off' }, 'off'],
+    [{ LAMBDA_INFRA_TRACING: '' }, 'otel'],
+  ])('%j -> %s', (env, mode) => {
+    expect(tracingMode(env)).toBe(mode);
+  });
+
+  it('names the variable, a cut of the value and the choices when the value is none of them', () => {
+    expect(() => tracingMode({ LAMBDA_INFRA_TRACING: `x${'y'.repeat(500)}` })).toThrow(
+      /^LAMBDA_INFRA_TRACING is "xy{39}": it must be one of off, xray, otel$/,
+    );
   });
 });

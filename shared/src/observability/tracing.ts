@@ -38,8 +38,8 @@ const MODES: readonly string[] = ['off', 'xray', 'otel'] satisfies TracingMode[]
 
 /**
  * Which back end traces, read once per container: `LAMBDA_INFRA_TRACING` (`off`, `otel` or `xray`), else `off`
- * where `POWERTOOLS_TRACE_ENABLED` is `false`, else `xray` (what a function traced through Powertools had before
- * the choice existed).
+ * where `POWERTOOLS_TRACE_ENABLED` is `false`, else `otel`: the X-Ray SDK under the Powertools Tracer is in
+ * maintenance, and makes every `await` of the process dearer.
  */
 export function tracingMode(env: NodeJS.ProcessEnv = process.env): TracingMode {
   const chosen = env.LAMBDA_INFRA_TRACING;
@@ -53,7 +53,7 @@ export function tracingMode(env: NodeJS.ProcessEnv = process.env): TracingMode {
       },
     );
   }
-  return env.POWERTOOLS_TRACE_ENABLED === 'false' ? 'off' : 'xray';
+  return env.POWERTOOLS_TRACE_ENABLED === 'false' ? 'off' : 'otel';
 }
 
 /** The message attribute that carries a message's X-Ray trace header, beside the `AWSTraceHeader` system one. */
