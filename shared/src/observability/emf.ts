@@ -1,4 +1,3 @@
-import { Console } from 'node:console';
 import { getBooleanFromEnv, getServiceName, isDevMode } from '@aws-lambda-powertools/commons/utils/env';
 
 /** What CloudWatch takes in one EMF document: 100 metrics, and 100 values of each. */
@@ -25,13 +24,11 @@ export function emfSettingsFromEnvironment(namespace: string): EmfSettings {
     process.env.POWERTOOLS_METRICS_DISABLED !== undefined
       ? getBooleanFromEnv({ key: 'POWERTOOLS_METRICS_DISABLED', defaultValue: false, extendedParsing: true })
       : dev;
-  const out = dev ? console : new Console({ stdout: process.stdout, stderr: process.stderr });
-  return {
-    namespace,
-    service: getServiceName() || 'service_undefined',
-    disabled,
-    write: (line) => out.log(line),
-  };
+  // Straight to stdout outside dev mode: a console would format the one string it is given first.
+  const write = dev
+    ? (line: string) => console.log(line)
+    : (line: string) => void process.stdout.write(`${line}\n`);
+  return { namespace, service: getServiceName() || 'service_undefined', disabled, write };
 }
 
 interface Buffered {

@@ -23,7 +23,7 @@ type AnyContextMiddleware = middy.MiddlewareObj<unknown, unknown, Error, any>;
 function publishMetrics(): void {
   recordRegisteredMetrics();
   invocationMetrics.flush();
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  if (metrics.added) metrics.publishStoredMetrics();
 }
 
 /**

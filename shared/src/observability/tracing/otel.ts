@@ -12,7 +12,6 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ExportResultCode } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -26,6 +25,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { Context as LambdaContext } from 'aws-lambda';
 import type { Tracing } from '../tracing.ts';
+import { encodeTraceRequest } from './otlp.ts';
 
 /**
  * Trace ids X-Ray takes as its own: the first 8 hex digits are the start time in epoch seconds, so a trace that
@@ -98,9 +98,8 @@ export class XRayDaemonExporter implements SpanExporter {
   }
 
   #datagrams(spans: ReadableSpan[]): Buffer[] {
-    const request = ProtobufTraceSerializer.serializeRequest(spans);
-    if (!request) return [];
-    const datagram = Buffer.from(`${DAEMON_HEADER}T1S${Buffer.from(request).toString('base64')}`);
+    if (spans.length === 0) return [];
+    const datagram = Buffer.from(`${DAEMON_HEADER}T1S${encodeTraceRequest(spans).toString('base64')}`);
     if (datagram.length <= MAX_DATAGRAM_BYTES) return [datagram];
     // One span alone too big for a datagram cannot be sent; it is dropped rather than failing the rest.
     if (spans.length === 1) return [];
