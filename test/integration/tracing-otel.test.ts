@@ -16,7 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { XRayDaemonExporter } from '../../shared/src/observability/tracing/otel.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
-import { lambdaContext } from '../support/events.ts';
+import { httpEvent, lambdaContext } from '../support/events.ts';
 import { type FakeDaemon, startFakeDaemon } from '../support/otlp.ts';
 import { fauxqsClient, until } from '../support/sqs.ts';
 
@@ -148,6 +148,32 @@ describe('OpenTelemetry tracing, one process', () => {
     expect(daemon.spans.find((s) => s.traceId === second.traceId)).toMatchObject({
       status: 0,
       attributes: expect.objectContaining({ 'http.response.status_code': 400 }),
+    });
+  });
+
+  it('records the error a handler threw on the invocation span of the 500 it was answered with', async () => {
+    const { createHttpHandler } = await import('@lambda-infra/shared/handler');
+    const failing = createHttpHandler({
+      handle: () => {
+        throw new Error('disk on fire');
+      },
+    });
+    const lambda = lambdaHeader();
+    process.env._X_AMZN_TRACE_ID = lambda.header;
+    try {
+      expect(
+        (await failing(httpEvent({ method: 'GET', path: '/' }), lambdaContext('failing'))).statusCode,
+      ).toBe(500);
+    } finally {
+      delete process.env._X_AMZN_TRACE_ID;
+    }
+    await until(() => daemon.spans.some((s) => s.traceId === lambda.traceId));
+
+    expect(daemon.spans.find((s) => s.traceId === lambda.traceId)).toMatchObject({
+      kind: KIND.server,
+      status: 2,
+      events: ['exception'],
+      attributes: expect.objectContaining({ 'http.response.status_code': 500 }),
     });
   });
 

@@ -12,6 +12,8 @@ export interface DecodedSpan {
   kind: number;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
+  /** The names of its events (`exception` for a recorded error). */
+  events: string[];
   /** 0 unset, 1 ok, 2 error */
   status: number;
   service: string;
@@ -98,6 +100,7 @@ function span(b: Uint8Array, service: string): DecodedSpan {
     kind: 0,
     attributes: {},
     links: [],
+    events: [],
     status: 0,
     service,
   };
@@ -117,6 +120,10 @@ function span(b: Uint8Array, service: string): DecodedSpan {
         else if (w === 2 && m === 2) link.spanId = hex(lr.bytes());
       });
       s.links.push(link);
+    } else if (wire === 2 && n === 11) {
+      new Reader(r.bytes()).fields((m, w, er) => {
+        if (w === 2 && m === 2) s.events.push(text(er.bytes()));
+      });
     } else if (wire === 2 && n === 15) {
       new Reader(r.bytes()).fields((m, w, sr) => {
         if (w === 0 && m === 3) s.status = Number(sr.varint());

@@ -284,9 +284,12 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
   // The invocation's span and the context it runs in, by Lambda context, from the middleware to the handler.
   const invocations = new WeakMap<object, { span: Span; ctx: Context }>();
   let coldStart = true;
+  // The span of the invocation under way (Lambda runs one at a time in a container), for `recordError`.
+  let current: Span | undefined;
 
   const end = async (span: Span | undefined, failed: Error | undefined, statusCode: unknown) => {
     if (!span) return;
+    if (current === span) current = undefined;
     if (typeof statusCode === 'number') span.setAttribute('http.response.status_code', statusCode);
     if (failed) {
       span.recordException(failed);
@@ -323,6 +326,7 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
           parent,
         );
         coldStart = false;
+        current = span;
         invocations.set(lambda, { span, ctx: trace.setSpan(parent, span) });
       },
       after: (request) => {
@@ -348,7 +352,8 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
         ? contexts.with(invocation.ctx, handler, undefined, event, lambda)
         : handler(event, lambda);
     },
-    recordError: (error) => trace.getActiveSpan()?.recordException(error),
+    // A middleware's onError runs outside the handler's context: the invocation's span is the one to record on.
+    recordError: (error) => (trace.getActiveSpan() ?? current)?.recordException(error),
     traceHeader: () => headerOf(contexts.active()),
     producer: (destination, fn) =>
       tracer.startActiveSpan(
