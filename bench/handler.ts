@@ -74,31 +74,83 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
+/**
+ * Each handler with each way it can trace, all in one run: (a) has no tracer; (b) traces through the Powertools
+ * Tracer (X-Ray SDK) or not at all; (c) through either back end of `tracing`, or not at all.
+ */
+const CONFIGS = [
+  { id: 'a', variant: 'a', tracing: 'none', env: {} },
+  { id: 'b-off', variant: 'b', tracing: 'off', env: { POWERTOOLS_TRACE_ENABLED: 'false' } },
+  { id: 'b-xray', variant: 'b', tracing: 'X-Ray SDK', env: {} },
+  { id: 'c-off', variant: 'c', tracing: 'off', env: { LAMBDA_INFRA_TRACING: 'off' } },
+  { id: 'c-xray', variant: 'c', tracing: 'X-Ray SDK', env: { LAMBDA_INFRA_TRACING: 'xray' } },
+  { id: 'c-otel', variant: 'c', tracing: 'OpenTelemetry', env: { LAMBDA_INFRA_TRACING: 'otel' } },
+] as const;
+type ConfigId = (typeof CONFIGS)[number]['id'];
+
+/** The cost of one `await` in a process that has loaded nothing, and in one that has loaded (c) with each back end. */
+const AWAIT_CONFIGS = [
+  { id: 'none', label: 'nothing loaded', env: {} },
+  { id: 'c-off', label: '(c), tracing off', env: { LAMBDA_INFRA_TRACING: 'off' } },
+  { id: 'c-otel', label: '(c), OpenTelemetry', env: { LAMBDA_INFRA_TRACING: 'otel' } },
+  { id: 'c-xray', label: '(c), X-Ray SDK', env: { LAMBDA_INFRA_TRACING: 'xray' } },
+] as const;
+const AWAITS = Number(process.env.BENCH_AWAITS ?? 2_000_000);
+
 export interface HandlerBenchResult {
-  variants: Record<
-    Key,
+  variants: Record<Key, { name: string; bundleBytes: number; layerBytes?: number }>;
+  configs: Record<
+    ConfigId,
     {
-      name: string;
-      bundleBytes: number;
-      layerBytes?: number;
-      coldMs: number;
+      variant: Key;
+      tracing: string;
       importMs: number;
+      firstInvocationMs: number;
+      coldMs: number;
       warmMicros: number;
-      warmUntracedMicros: number;
     }
   >;
+  awaitNanos: Record<(typeof AWAIT_CONFIGS)[number]['id'], number>;
   ratios: {
-    coldCoverB: number;
-    coldCoverA: number;
-    warmOverheadCoverAMicros: number;
-    warmOverheadCoverBMicros: number;
-    warmUntracedOverheadCoverAMicros: number;
+    /** (c) untraced over (a). Goal ≤ 1.0. */
+    coldCoffOverA: number;
+    /** (c) with OpenTelemetry over (a). */
+    coldCotelOverA: number;
+    /** (c) over (b), each traced as deployed: OpenTelemetry for (c), the X-Ray SDK for (b). Goal ≤ 0.8. */
+    coldCotelOverBxray: number;
+    /** (c) over (b), both untraced. */
+    coldCoffOverBoff: number;
+    /** Warm µs over (a): (c) untraced (goal < 10), with OpenTelemetry (goal < 15), with the X-Ray SDK. */
+    warmCoffOverAMicros: number;
+    warmCotelOverAMicros: number;
+    warmCxrayOverAMicros: number;
+    /** An await with (c) loaded over one with nothing loaded. Goal 1.0. */
+    awaitCoffOverNone: number;
+    awaitCotelOverNone: number;
+    awaitCxrayOverNone: number;
+  };
+}
+
+/** A UDP socket on a free loopback port that takes what the tracers send to their daemon, and counts it. */
+async function daemonSink(): Promise<{ address: string; datagrams: () => number; close: () => void }> {
+  const { createSocket } = await import('node:dgram');
+  const socket = createSocket('udp4');
+  let count = 0;
+  socket.on('message', () => {
+    count++;
+  });
+  await new Promise<void>((ready) => socket.bind(0, '127.0.0.1', ready));
+  return {
+    address: `127.0.0.1:${socket.address().port}`,
+    datagrams: () => count,
+    close: () => socket.close(),
   };
 }
 
 export async function benchHandler(): Promise<HandlerBenchResult> {
   await mkdir(OUT_DIR, { recursive: true });
   const endpoint = await startSsmEndpoint();
+  const daemon = await daemonSink();
   const ssm = new SSMClient({
     endpoint: endpoint.url,
     region: 'us-east-1',
@@ -113,7 +165,8 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
   );
   ssm.destroy();
 
-  // A Lambda-like environment: tracing on (segments go to a daemon address on loopback), metrics and logs to stdout.
+  // A Lambda-like environment: a sampled invocation, spans and segments to a daemon on loopback, metrics and logs
+  // to stdout.
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     AWS_REGION: 'us-east-1',
@@ -125,7 +178,7 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
     // The X-Ray SDK builds its Lambda facade segment from _X_AMZN_TRACE_ID only where this is set, as in Lambda.
     LAMBDA_TASK_ROOT: '/var/task',
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-    AWS_XRAY_DAEMON_ADDRESS: '127.0.0.1:2000',
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
     AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
     _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
     POWERTOOLS_SERVICE_NAME: 'hello',
@@ -138,34 +191,58 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
   const bundles = {} as Record<Key, TaskBundle>;
   for (const v of VARIANTS) bundles[v.key] = await bundle(v.entry, v.key, { onLayer: v.onLayer });
 
-  const cold: Record<Key, { coldMs: number[]; importMs: number[] }> = {
-    a: { coldMs: [], importMs: [] },
-    b: { coldMs: [], importMs: [] },
-    c: { coldMs: [], importMs: [] },
-  };
-  // Interleaved, so that drift on the machine falls on every variant alike.
+  const samples = Object.fromEntries(
+    CONFIGS.map((c) => [c.id, { importMs: [], firstInvocationMs: [], coldMs: [], warmMicros: [] }]),
+  ) as unknown as Record<
+    ConfigId,
+    Record<'importMs' | 'firstInvocationMs' | 'coldMs' | 'warmMicros', number[]>
+  >;
+  // Interleaved, so that drift on the machine falls on every configuration alike.
   for (let i = 0; i < COLD_SAMPLES; i++) {
-    for (const v of VARIANTS) {
-      const r = await run(bundles[v.key].file, ['cold'], env);
-      cold[v.key].coldMs.push(r.coldMs!);
-      cold[v.key].importMs.push(r.importMs!);
+    for (const c of CONFIGS) {
+      const r = await run(bundles[c.variant].file, ['cold'], { ...env, ...c.env });
+      samples[c.id].importMs.push(r.importMs!);
+      samples[c.id].firstInvocationMs.push(r.firstInvocationMs!);
+      samples[c.id].coldMs.push(r.coldMs!);
     }
   }
-  // Warm cost with active tracing, as deployed, and without: the X-Ray SDK's own per-invocation work
-  // (a subsegment and a UDP send) is most of what (b) and (c) pay, so both are shown.
-  const untraced = { ...env, POWERTOOLS_TRACE_ENABLED: 'false' };
-  const warm: Record<Key, number[]> = { a: [], b: [], c: [] };
-  const warmUntraced: Record<Key, number[]> = { a: [], b: [], c: [] };
   for (let i = 0; i < WARM_ROUNDS; i++) {
-    for (const v of VARIANTS) {
-      warm[v.key].push((await run(bundles[v.key].file, ['warm', String(WARM_INVOCATIONS)], env)).warmMicros!);
-      warmUntraced[v.key].push(
-        (await run(bundles[v.key].file, ['warm', String(WARM_INVOCATIONS)], untraced)).warmMicros!,
-      );
+    for (const c of CONFIGS) {
+      const r = await run(bundles[c.variant].file, ['warm', String(WARM_INVOCATIONS)], { ...env, ...c.env });
+      samples[c.id].warmMicros.push(r.warmMicros!);
+    }
+  }
+  const awaits = Object.fromEntries(AWAIT_CONFIGS.map((c) => [c.id, [] as number[]])) as Record<
+    (typeof AWAIT_CONFIGS)[number]['id'],
+    number[]
+  >;
+  for (let i = 0; i < WARM_ROUNDS; i++) {
+    for (const c of AWAIT_CONFIGS) {
+      const file = c.id === 'none' ? 'none' : bundles.c.file;
+      awaits[c.id].push((await run(file, ['await', String(AWAITS)], { ...env, ...c.env })).awaitNanos!);
     }
   }
   await endpoint.close();
+  if (daemon.datagrams() === 0)
+    throw new Error('no tracer sent the daemon anything: the traced runs traced nothing');
+  daemon.close();
 
+  const configs = Object.fromEntries(
+    CONFIGS.map((c) => [
+      c.id,
+      {
+        variant: c.variant,
+        tracing: c.tracing,
+        importMs: median(samples[c.id].importMs),
+        firstInvocationMs: median(samples[c.id].firstInvocationMs),
+        coldMs: median(samples[c.id].coldMs),
+        warmMicros: median(samples[c.id].warmMicros),
+      },
+    ]),
+  ) as HandlerBenchResult['configs'];
+  const awaitNanos = Object.fromEntries(
+    AWAIT_CONFIGS.map((c) => [c.id, median(awaits[c.id])]),
+  ) as HandlerBenchResult['awaitNanos'];
   const variants = Object.fromEntries(
     VARIANTS.map((v) => [
       v.key,
@@ -173,39 +250,49 @@ export async function benchHandler(): Promise<HandlerBenchResult> {
         name: v.name,
         bundleBytes: bundles[v.key].bytes,
         ...(bundles[v.key].layerBytes ? { layerBytes: bundles[v.key].layerBytes } : {}),
-        coldMs: median(cold[v.key].coldMs),
-        importMs: median(cold[v.key].importMs),
-        warmMicros: median(warm[v.key]),
-        warmUntracedMicros: median(warmUntraced[v.key]),
       },
     ]),
   ) as HandlerBenchResult['variants'];
   return {
     variants,
+    configs,
+    awaitNanos,
     ratios: {
-      coldCoverB: variants.c.coldMs / variants.b.coldMs,
-      coldCoverA: variants.c.coldMs / variants.a.coldMs,
-      warmOverheadCoverAMicros: variants.c.warmMicros - variants.a.warmMicros,
-      warmOverheadCoverBMicros: variants.c.warmMicros - variants.b.warmMicros,
-      warmUntracedOverheadCoverAMicros: variants.c.warmUntracedMicros - variants.a.warmUntracedMicros,
+      coldCoffOverA: configs['c-off'].coldMs / configs.a.coldMs,
+      coldCotelOverA: configs['c-otel'].coldMs / configs.a.coldMs,
+      coldCotelOverBxray: configs['c-otel'].coldMs / configs['b-xray'].coldMs,
+      coldCoffOverBoff: configs['c-off'].coldMs / configs['b-off'].coldMs,
+      warmCoffOverAMicros: configs['c-off'].warmMicros - configs.a.warmMicros,
+      warmCotelOverAMicros: configs['c-otel'].warmMicros - configs.a.warmMicros,
+      warmCxrayOverAMicros: configs['c-xray'].warmMicros - configs.a.warmMicros,
+      awaitCoffOverNone: awaitNanos['c-off'] / awaitNanos.none,
+      awaitCotelOverNone: awaitNanos['c-otel'] / awaitNanos.none,
+      awaitCxrayOverNone: awaitNanos['c-xray'] / awaitNanos.none,
     },
   };
 }
 
 export function handlerTable(result: HandlerBenchResult): string {
-  const rows = (['a', 'b', 'c'] as const).map((k) => {
+  const sizes = (['a', 'b', 'c'] as const).map((k) => {
     const v = result.variants[k];
-    const size = `${(v.bundleBytes / 1024).toFixed(0)} KiB${v.layerBytes ? ` + layer ${(v.layerBytes / 1024).toFixed(0)} KiB` : ''}`;
-    return `| (${k}) ${v.name} | ${size} | ${v.importMs.toFixed(1)} | ${v.coldMs.toFixed(1)} | ${v.warmMicros.toFixed(1)} | ${v.warmUntracedMicros.toFixed(1)} |`;
+    return `(${k}) ${v.name}: ${(v.bundleBytes / 1024).toFixed(0)} KiB${v.layerBytes ? ` + layer ${(v.layerBytes / 1024).toFixed(0)} KiB` : ''}`;
   });
+  const rows = CONFIGS.map((c) => {
+    const r = result.configs[c.id];
+    return `| (${c.variant}) ${result.variants[c.variant].name} | ${c.tracing} | ${r.importMs.toFixed(1)} | ${r.firstInvocationMs.toFixed(1)} | ${r.coldMs.toFixed(1)} | ${r.warmMicros.toFixed(1)} |`;
+  });
+  const awaits = AWAIT_CONFIGS.map((c) => `${c.label} ${result.awaitNanos[c.id].toFixed(0)} ns`);
   const r = result.ratios;
   return [
-    `| handler | bundle | import ms | cold start ms (import + first invocation) | warm µs/invocation, tracing on | warm µs/invocation, tracing off |`,
+    '| handler | tracing | import ms | first invocation ms | cold start ms | warm µs/invocation |',
     '|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Cold: median of ${COLD_SAMPLES} fresh processes each. Warm: median of ${WARM_ROUNDS} processes × ${WARM_INVOCATIONS} invocations.`,
-    `cold start c/b = ${r.coldCoverB.toFixed(3)} (goal ≤ 1.05); c/a = ${r.coldCoverA.toFixed(2)}`,
-    `warm overhead of (c) over (a): ${r.warmOverheadCoverAMicros.toFixed(1)} µs with tracing on, ${r.warmUntracedOverheadCoverAMicros.toFixed(1)} µs with tracing off (goal < 30 µs); (c) over (b): ${r.warmOverheadCoverBMicros.toFixed(1)} µs`,
+    `Bundles: ${sizes.join('; ')}.`,
+    `Cold: median of ${COLD_SAMPLES} fresh processes each. Warm: median of ${WARM_ROUNDS} processes × ${WARM_INVOCATIONS} invocations. Traced runs are sampled and send to a daemon socket on loopback.`,
+    `cold start (c) over (a): ${r.coldCoffOverA.toFixed(3)} untraced (goal ≤ 1.0), ${r.coldCotelOverA.toFixed(3)} with OpenTelemetry`,
+    `cold start (c) over (b): ${r.coldCotelOverBxray.toFixed(3)} each traced as deployed (OpenTelemetry against the X-Ray SDK; goal ≤ 0.8), ${r.coldCoffOverBoff.toFixed(3)} both untraced`,
+    `warm overhead of (c) over (a): ${r.warmCoffOverAMicros.toFixed(1)} µs untraced (goal < 10), ${r.warmCotelOverAMicros.toFixed(1)} µs with OpenTelemetry (goal < 15), ${r.warmCxrayOverAMicros.toFixed(1)} µs with the X-Ray SDK`,
+    `one await (median of ${WARM_ROUNDS} processes × ${AWAITS}): ${awaits.join(', ')}; over nothing loaded: ${r.awaitCoffOverNone.toFixed(2)} untraced, ${r.awaitCotelOverNone.toFixed(2)} OpenTelemetry (goal 1.0 for both), ${r.awaitCxrayOverNone.toFixed(2)} X-Ray SDK`,
   ].join('\n');
 }

@@ -1,9 +1,27 @@
 // Runs in a fresh process: imports one bundled handler and invokes it, as the Lambda runtime would.
 //   node bench/invoke.ts <bundle> cold          -> import + first invocation
 //   node bench/invoke.ts <bundle> warm <count>  -> per-invocation time over <count> warm invocations
+//   node bench/invoke.ts <bundle|none> await <count> -> the cost of one await, after a first invocation
 import { pathToFileURL } from 'node:url';
 
 const [bundle, mode, countArg] = process.argv.slice(2);
+
+/** ns per `await` of an already settled promise, in an async function, as handler code does all the time. */
+async function awaitCost(count: number): Promise<number> {
+  const settled = Promise.resolve(1);
+  let sum = 0;
+  for (let i = 0; i < 100_000; i++) sum += await settled;
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) sum += await settled;
+  const nanos = ((performance.now() - t0) * 1e6) / count;
+  if (sum === 0) throw new Error('unreachable');
+  return nanos;
+}
+
+if (mode === 'await' && bundle === 'none') {
+  process.stderr.write(`BENCH_RESULT ${JSON.stringify({ awaitNanos: await awaitCost(Number(countArg)) })}\n`);
+  process.exit(0);
+}
 // Another request than POST /hello, and the status it must answer: BENCH_EVENT (JSON) and BENCH_STATUS.
 const given = process.env.BENCH_EVENT
   ? (JSON.parse(process.env.BENCH_EVENT) as Record<string, unknown>)
@@ -56,6 +74,7 @@ const result: Record<string, number> = {
   firstInvocationMs: invoked - imported,
   coldMs: invoked - started,
 };
+if (mode === 'await') result.awaitNanos = await awaitCost(Number(countArg));
 if (mode === 'warm') {
   const count = Number(countArg);
   for (let i = 0; i < 2_000; i++) await handler(event, context());
