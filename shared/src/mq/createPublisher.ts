@@ -181,7 +181,7 @@ export class Publisher<T> {
       if (count > MAX_ATTRIBUTES) {
         problems.push({
           path: `[${index}].attributes`,
-          message: `has ${count} message attributes with the correlation id; SQS takes at most ${MAX_ATTRIBUTES}`,
+          message: `has ${count} message attributes, the correlation id's included; SQS takes at most ${MAX_ATTRIBUTES}`,
           rule: 'max_items',
         });
         return;
