@@ -142,7 +142,8 @@ export class Platform extends Construct implements IPlatform {
         ],
       }),
     });
-    new CfnTransactionSearchConfig(this, 'TransactionSearch', { indexingPercentage }).addResourceDependency(policy);
+    const search = new CfnTransactionSearchConfig(this, 'TransactionSearch', { indexingPercentage });
+    search.addResourceDependency(policy);
   }
 
   get layer(): ILayerVersion {
