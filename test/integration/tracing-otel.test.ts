@@ -225,6 +225,45 @@ async function oneSpan() {
   return memory.getFinishedSpans()[0]!;
 }
 
+describe('in Lambda, the invocation Lambda traces decides', () => {
+  it.each([
+    ['with no trace header (no active tracing)', 0, undefined],
+    ['with a header that says not sampled', 0, 'Sampled=0'],
+    ['with a sampled header', 3, 'Sampled=1'],
+  ])('%s: %i invocation spans exported', async (_what, expected, sampled) => {
+    const { execFile } = await import('node:child_process');
+    const before = daemon.spans.length;
+    const script = `
+      const { withPowertools } = await import('@lambda-infra/shared/observability');
+      const handler = withPowertools(async () => ({ statusCode: 200 }));
+      const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1000 };
+      for (let i = 0; i < 3; i++) await handler({}, context);`;
+    const header = sampled ? lambdaHeader().header.replace('Sampled=1', sampled) : undefined;
+    await new Promise<void>((done, fail) =>
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        {
+          env: {
+            ...process.env,
+            LAMBDA_INFRA_TRACING: 'otel',
+            AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+            AWS_LAMBDA_FUNCTION_NAME: 'f',
+            LAMBDA_TASK_ROOT: '/var/task',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+            ...(header ? { _X_AMZN_TRACE_ID: header } : {}),
+          },
+        },
+        (error, _stdout, stderr) => (error ? fail(new Error(stderr)) : done()),
+      ),
+    );
+    // Datagrams on loopback arrive before the child's exit is seen; a moment more for a late one.
+    await new Promise((r) => setTimeout(r, 100));
+
+    expect(daemon.spans.length - before).toBe(expected);
+  });
+});
+
 describe('the exporter when the daemon is not there', () => {
   it.each([
     ['a closed port', { host: '127.0.0.1', port: 0 }],

@@ -15,6 +15,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
   AlwaysOnSampler,
   type IdGenerator,
   ParentBasedSampler,
@@ -272,8 +273,13 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
   const provider = new TracerProvider({
     resource,
     idGenerator: new XRayIdGenerator(),
-    // Lambda decides whether an invocation is sampled (its header's `Sampled`); a trace that starts here is.
-    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    // Lambda decides whether an invocation is sampled (its header's `Sampled`). In Lambda, an invocation without a
+    // header is one Lambda does not trace (no active tracing): nothing is recorded, and no datagram goes to a
+    // daemon that is not there. Elsewhere (a local run, a test) a trace may start here.
+    sampler: new ParentBasedSampler({
+      root:
+        env.AWS_LAMBDA_FUNCTION_NAME && env.LAMBDA_TASK_ROOT ? new AlwaysOffSampler() : new AlwaysOnSampler(),
+    }),
     spanProcessors: [processor],
   });
   const manager = new AsyncLocalStorageContextManager();
