@@ -5,74 +5,28 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createDb, Migrations, migrationsFromFolder, sql } from '@lambda-infra/shared/db';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { sql } from '@lambda-infra/shared/db';
 import { DLQ_REASON_ATTRIBUTES } from '@lambda-infra/shared/mq';
 import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { captureConsole } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import { useTestDatabase } from '../support/postgres.ts';
-import {
-  fauxqsClient,
-  queueDepth,
-  type SqsContainer,
-  sourceWithRedrivePolicy,
-  startSqsContainer,
-  until,
-} from '../support/sqs.ts';
+import { useEventsPipeline } from '../support/pipeline.ts';
+import { queueDepth, until } from '../support/sqs.ts';
 
 const ENV = `e2e-${process.pid}`;
-const database = useTestDatabase();
-const sqs = fauxqsClient();
-const made: string[] = [];
+const pipeline = useEventsPipeline(ENV);
+const { sqs } = pipeline;
 const redis = createClient({ url: inject('redisUrl') });
-let queues: { source: string; dlq: string };
-let worker: SqsContainer;
-let db: ReturnType<typeof createDb>;
-let api: typeof import('../../functions/events-api/src/handler.ts');
 
-const bindings = () => ({
-  AWS_ENDPOINT_URL_SSM: inject('ssmEndpointUrl'),
-  AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
-  LAMBDA_INFRA_ENV: ENV,
-  LAMBDA_INFRA_CACHE_URL: inject('redisUrl'),
-  ...database.bindings,
-  LAMBDA_INFRA_QUEUE_URL: queues.source,
-  LAMBDA_INFRA_DLQ_URL: queues.dlq,
-});
-
-const saved = { ...process.env };
-beforeAll(async () => {
-  queues = await sourceWithRedrivePolicy(sqs, made, { maxReceiveCount: 3 });
-  db = createDb(database.options);
-  await new Migrations(db, migrationsFromFolder('functions/db-migrate/migrations')).up();
-  await redis.connect();
-  Object.assign(process.env, bindings(), {
-    LAMBDA_INFRA_SERVICE: 'events-api',
-    POWERTOOLS_SERVICE_NAME: 'events-api',
-  });
-  api = await import('../../functions/events-api/src/handler.ts');
-  worker = await startSqsContainer({
-    handler: 'functions/events-worker/src/handler.ts',
-    queueUrl: queues.source,
-    functionName: 'events-worker',
-    env: { ...bindings(), LAMBDA_INFRA_SERVICE: 'events-worker', POWERTOOLS_SERVICE_NAME: 'events-worker' },
-  });
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await db?.close();
-  await redis.quit();
-  await Promise.all(made.map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
-  process.env = saved;
-});
+beforeAll(() => redis.connect());
+afterAll(() => redis.quit());
 
 const call = async (options: Parameters<typeof httpEvent>[0] & { query?: Record<string, string> }) => {
   const event = httpEvent(options);
   if (options.query) event.queryStringParameters = options.query;
-  const response = await api.handler(event, lambdaContext('events-api'));
+  const response = await pipeline.api.handler(event, lambdaContext('events-api'));
   return { ...response, json: response.body ? JSON.parse(response.body) : undefined };
 };
 
@@ -81,17 +35,19 @@ const storedRows = async (id: string) =>
     await sql<{
       id: string;
       correlation_id: string | null;
-    }>`select id, correlation_id from events where id = ${id}`.execute(db.kysely)
+    }>`select id, correlation_id from events where id = ${id}`.execute(pipeline.db.kysely)
   ).rows;
 const hourlyCount = async (type: string) =>
   Number(
     (
       await sql<{
         n: string;
-      }>`select coalesce(sum(count), 0) as n from event_counts_hourly where type = ${type}`.execute(db.kysely)
+      }>`select coalesce(sum(count), 0) as n from event_counts_hourly where type = ${type}`.execute(
+        pipeline.db.kysely,
+      )
     ).rows[0]!.n,
   );
-const drained = async () => (await queueDepth(sqs, queues.source)) === 0;
+const drained = async () => (await queueDepth(sqs, pipeline.queues.source)) === 0;
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
@@ -122,7 +78,7 @@ describe('the events pipeline', () => {
 
     const first = await call({ method: 'GET', path: `/events/${id}` });
     // Gone from the database, the event is still served: the read is the cache's.
-    await sql`delete from events where id = ${id}`.execute(db.kysely);
+    await sql`delete from events where id = ${id}`.execute(pipeline.db.kysely);
     const second = await call({ method: 'GET', path: `/events/${id}` });
 
     expect(first.statusCode).toBe(200);
@@ -145,7 +101,7 @@ describe('the events pipeline', () => {
     // The same message again, as SQS may deliver it: at-least-once.
     await sqs.send(
       new SendMessageCommand({
-        QueueUrl: queues.source,
+        QueueUrl: pipeline.queues.source,
         MessageBody: JSON.stringify({ id, type, source: 'shop', payload: {} }),
       }),
     );
@@ -162,15 +118,15 @@ describe('the events pipeline', () => {
     // The cause: a rule of the database that refuses this event, as a bad migration would.
     await sql
       .raw(`alter table events add constraint e2e_poison check (type <> '${type}')`)
-      .execute(db.kysely);
+      .execute(pipeline.db.kysely);
 
     const posted = await call({ body: { type, source: 'shop', payload: { n: 1 } } });
     const { id } = posted.json as { id: string };
-    await until(async () => (await queueDepth(sqs, queues.dlq)) === 1);
+    await until(async () => (await queueDepth(sqs, pipeline.queues.dlq)) === 1);
     // Looked at, and left visible for the CLI to move.
     const { Messages: [dead] = [] } = await sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: queues.dlq,
+        QueueUrl: pipeline.queues.dlq,
         MessageAttributeNames: ['All'],
         VisibilityTimeout: 0,
       }),
@@ -182,15 +138,15 @@ describe('the events pipeline', () => {
     expect(reason[DLQ_REASON_ATTRIBUTES.errorMessage]?.StringValue).toContain('e2e_poison');
     expect(await storedRows(id)).toEqual([]);
 
-    await sql`alter table events drop constraint e2e_poison`.execute(db.kysely);
-    const moved = await cli('dlq', 'redrive', '--queue', queues.dlq, '--to', queues.source);
+    await sql`alter table events drop constraint e2e_poison`.execute(pipeline.db.kysely);
+    const moved = await cli('dlq', 'redrive', '--queue', pipeline.queues.dlq, '--to', pipeline.queues.source);
 
     expect(moved.code, moved.stderr).toBe(0);
     await until(async () => (await storedRows(id)).length === 1, 45_000);
     await until(drained);
     expect(await storedRows(id)).toHaveLength(1);
     expect(await hourlyCount(type)).toBe(1);
-    expect(await queueDepth(sqs, queues.dlq)).toBe(0);
+    expect(await queueDepth(sqs, pipeline.queues.dlq)).toBe(0);
   }, 60_000);
 
   it('answers a retried POST with the same Idempotency-Key with the same id, publishing once', async () => {
@@ -227,7 +183,7 @@ describe('the events pipeline', () => {
 
     const first = await call({ method: 'GET', path: `/events/${id}` });
     await sql`insert into events (id, type, source, payload) values (${id}, 'e2e.late', 'shop', '{}')`.execute(
-      db.kysely,
+      pipeline.db.kysely,
     );
     const second = await call({ method: 'GET', path: `/events/${id}` });
 

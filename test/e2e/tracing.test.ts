@@ -4,19 +4,13 @@
 // Lambda traced, through the send to SQS, to the worker's handling of the message.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DeleteQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createDb, Migrations, migrationsFromFolder, sql } from '@lambda-infra/shared/db';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { sql } from '@lambda-infra/shared/db';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { httpEvent, lambdaContext } from '../support/events.ts';
 import { type DecodedSpan, type FakeDaemon, startFakeDaemon } from '../support/otlp.ts';
-import { useTestDatabase } from '../support/postgres.ts';
-import {
-  fauxqsClient,
-  type SqsContainer,
-  sourceWithRedrivePolicy,
-  startSqsContainer,
-  until,
-} from '../support/sqs.ts';
+import { useEventsPipeline } from '../support/pipeline.ts';
+import { until } from '../support/sqs.ts';
 
 // Read once per container, at import: set before this file's imports load the library.
 vi.hoisted(() => {
@@ -24,53 +18,17 @@ vi.hoisted(() => {
 });
 
 const KIND = { server: 2, producer: 4, consumer: 5 };
-const ENV = `trace-${process.pid}`;
-const database = useTestDatabase();
-const sqs = fauxqsClient();
-const made: string[] = [];
 let daemon: FakeDaemon;
-let queues: { source: string; dlq: string };
-let worker: SqsContainer;
-let db: ReturnType<typeof createDb>;
-let api: typeof import('../../functions/events-api/src/handler.ts');
-
-const saved = { ...process.env };
 beforeAll(async () => {
   daemon = await startFakeDaemon();
-  queues = await sourceWithRedrivePolicy(sqs, made, { maxReceiveCount: 3 });
-  db = createDb(database.options);
-  await new Migrations(db, migrationsFromFolder('functions/db-migrate/migrations')).up();
-  const bindings = {
-    AWS_ENDPOINT_URL_SSM: inject('ssmEndpointUrl'),
-    AWS_ENDPOINT_URL_SQS: inject('sqsEndpointUrl'),
-    LAMBDA_INFRA_ENV: ENV,
-    LAMBDA_INFRA_CACHE_URL: inject('redisUrl'),
-    ...database.bindings,
-    LAMBDA_INFRA_QUEUE_URL: queues.source,
-    LAMBDA_INFRA_DLQ_URL: queues.dlq,
-    LAMBDA_INFRA_TRACING: 'otel',
-    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
-  };
-  Object.assign(process.env, bindings, {
-    LAMBDA_INFRA_SERVICE: 'events-api',
-    POWERTOOLS_SERVICE_NAME: 'events-api',
-  });
-  api = await import('../../functions/events-api/src/handler.ts');
-  worker = await startSqsContainer({
-    handler: 'functions/events-worker/src/handler.ts',
-    queueUrl: queues.source,
-    functionName: 'events-worker',
-    env: { ...bindings, LAMBDA_INFRA_SERVICE: 'events-worker', POWERTOOLS_SERVICE_NAME: 'events-worker' },
-  });
 });
+afterAll(() => daemon?.close());
 
-afterAll(async () => {
-  await worker?.stop();
-  await db?.close();
-  await daemon?.close();
-  await Promise.all(made.map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))));
-  process.env = saved;
-});
+const pipeline = useEventsPipeline(`trace-${process.pid}`, () => ({
+  LAMBDA_INFRA_TRACING: 'otel',
+  AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+}));
+const { sqs } = pipeline;
 
 /** A trace header as Lambda sets it in `_X_AMZN_TRACE_ID` for an invocation it traces. */
 function lambdaHeader(sampled: boolean) {
@@ -83,7 +41,7 @@ function lambdaHeader(sampled: boolean) {
 async function post(type: string, traceHeader: string) {
   process.env._X_AMZN_TRACE_ID = traceHeader;
   try {
-    const response = await api.handler(
+    const response = await pipeline.api.handler(
       httpEvent({ body: { type, source: 'shop', payload: { n: 1 } } }),
       lambdaContext('events-api'),
     );
@@ -94,7 +52,8 @@ async function post(type: string, traceHeader: string) {
 }
 
 const stored = async (id: string) =>
-  (await sql<{ id: string }>`select id from events where id = ${id}`.execute(db.kysely)).rows.length === 1;
+  (await sql<{ id: string }>`select id from events where id = ${id}`.execute(pipeline.db.kysely)).rows
+    .length === 1;
 
 const only = (spans: DecodedSpan[], what: string) => {
   expect(spans, what).toHaveLength(1);
@@ -127,7 +86,7 @@ describe('OpenTelemetry tracing through API → SQS → worker', () => {
     expect(invocation.attributes['http.response.status_code']).toBe(202);
     expect(invocation.attributes['faas.invocation_id']).toMatch(/^lambda-request-/);
     expect(send.parentSpanId).toBe(invocation.spanId);
-    expect(send.attributes['messaging.destination.name']).toBe(queues.source.split('/').at(-1));
+    expect(send.attributes['messaging.destination.name']).toBe(pipeline.queues.source.split('/').at(-1));
     expect(handling.kind).toBe(KIND.consumer);
     expect(handling.parentSpanId).toBe(send.spanId);
     // The worker's own invocation (a trace of its own, as Lambda makes one per SQS invocation) is linked.
@@ -163,7 +122,7 @@ describe('OpenTelemetry tracing through API → SQS → worker', () => {
     const type = `trace.hostile-${randomUUID().slice(0, 6)}`;
     const { MessageId } = await sqs.send(
       new SendMessageCommand({
-        QueueUrl: queues.source,
+        QueueUrl: pipeline.queues.source,
         MessageBody: JSON.stringify({ id, type, source: 'shop', payload: {} }),
         MessageAttributes: {
           'X-Amzn-Trace-Id': {
