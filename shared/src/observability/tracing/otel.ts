@@ -174,12 +174,13 @@ export class XRayDaemonExporter implements SpanExporter {
       }
       done({ code: ExportResultCode.SUCCESS });
     };
-    if (this.#socket) send(this.#socket);
-    else if (datagrams.length > 0 && !this.#connected && Date.now() < this.#retryAt) send(undefined);
-    else if (datagrams.length > 0) {
+    if (datagrams.length === 0) done({ code: ExportResultCode.SUCCESS });
+    else if (this.#socket) send(this.#socket);
+    else if (!this.#connected && Date.now() < this.#retryAt) send(undefined);
+    else {
       this.#connected ??= this.#connect();
       void this.#connected.then(send);
-    } else done({ code: ExportResultCode.SUCCESS });
+    }
   }
 
   async shutdown(): Promise<void> {
@@ -251,6 +252,21 @@ interface EventShape {
   requestContext?: { http?: { method?: string } };
   Records?: unknown;
 }
+
+/** A span's body: `fn` run in it, its failure recorded as the span's error, the span ended either way. */
+const settledBy =
+  <T>(fn: () => Promise<T>) =>
+  async (span: Span): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  };
 
 /**
  * Traces through OpenTelemetry: a span per invocation whose parent is the segment Lambda made (the invocation's
@@ -368,17 +384,7 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
           kind: SpanKind.PRODUCER,
           attributes: { 'messaging.system': 'aws_sqs', 'messaging.destination.name': destination },
         },
-        async (span) => {
-          try {
-            return await fn();
-          } catch (error) {
-            span.recordException(error as Error);
-            span.setStatus({ code: SpanStatusCode.ERROR });
-            throw error;
-          } finally {
-            span.end();
-          }
-        },
+        settledBy(fn),
       ),
     consumer: (message, fn) => {
       const invocation = trace.getActiveSpan();
@@ -397,17 +403,7 @@ export function otelTracing(options: OtelTracingOptions = {}): Tracing & { provi
             : {}),
         },
         parent,
-        async (span) => {
-          try {
-            return await fn();
-          } catch (error) {
-            span.recordException(error as Error);
-            span.setStatus({ code: SpanStatusCode.ERROR });
-            throw error;
-          } finally {
-            span.end();
-          }
-        },
+        settledBy(fn),
       );
     },
   };
