@@ -225,38 +225,46 @@ async function oneSpan() {
   return memory.getFinishedSpans()[0]!;
 }
 
+/**
+ * Three invocations of a handler on the library's base, in a fresh process (a container of its own, whose tracing
+ * is chosen at import) with `env` added to LAMBDA_INFRA_TRACING=otel: the status codes it answered.
+ */
+async function invokeInContainer(env: Record<string, string>): Promise<number[]> {
+  const { execFile } = await import('node:child_process');
+  const script = `
+    const { withPowertools } = await import('@lambda-infra/shared/observability');
+    const handler = withPowertools(async () => ({ statusCode: 200 }));
+    const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1000 };
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push((await handler({}, context)).statusCode);
+    console.log(JSON.stringify(answers));`;
+  const stdout = await new Promise<string>((done, fail) =>
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      {
+        env: { ...process.env, LAMBDA_INFRA_TRACING: 'otel', POWERTOOLS_METRICS_DISABLED: 'true', ...env },
+      },
+      (error, out, stderr) => (error ? fail(new Error(stderr)) : done(out)),
+    ),
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as number[];
+}
+
 describe('in Lambda, the invocation Lambda traces decides', () => {
   it.each([
     ['with no trace header (no active tracing)', 0, undefined],
     ['with a header that says not sampled', 0, 'Sampled=0'],
     ['with a sampled header', 3, 'Sampled=1'],
   ])('%s: %i invocation spans exported', async (_what, expected, sampled) => {
-    const { execFile } = await import('node:child_process');
     const before = daemon.spans.length;
-    const script = `
-      const { withPowertools } = await import('@lambda-infra/shared/observability');
-      const handler = withPowertools(async () => ({ statusCode: 200 }));
-      const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1000 };
-      for (let i = 0; i < 3; i++) await handler({}, context);`;
     const header = sampled ? lambdaHeader().header.replace('Sampled=1', sampled) : undefined;
-    await new Promise<void>((done, fail) =>
-      execFile(
-        process.execPath,
-        ['--input-type=module', '-e', script],
-        {
-          env: {
-            ...process.env,
-            LAMBDA_INFRA_TRACING: 'otel',
-            AWS_XRAY_DAEMON_ADDRESS: daemon.address,
-            AWS_LAMBDA_FUNCTION_NAME: 'f',
-            LAMBDA_TASK_ROOT: '/var/task',
-            POWERTOOLS_METRICS_DISABLED: 'true',
-            ...(header ? { _X_AMZN_TRACE_ID: header } : {}),
-          },
-        },
-        (error, _stdout, stderr) => (error ? fail(new Error(stderr)) : done()),
-      ),
-    );
+    await invokeInContainer({
+      AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+      AWS_LAMBDA_FUNCTION_NAME: 'f',
+      LAMBDA_TASK_ROOT: '/var/task',
+      ...(header ? { _X_AMZN_TRACE_ID: header } : {}),
+    });
     // Datagrams on loopback arrive before the child's exit is seen; a moment more for a late one.
     await new Promise((r) => setTimeout(r, 100));
 
@@ -295,32 +303,12 @@ describe('the exporter when the daemon is not there', () => {
   });
 
   it('lets an invocation succeed when AWS_XRAY_DAEMON_ADDRESS points at nothing', async () => {
-    const { execFile } = await import('node:child_process');
-    const script = `
-      const { withPowertools } = await import('@lambda-infra/shared/observability');
-      const handler = withPowertools(async () => ({ statusCode: 200 }));
-      const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1000 };
-      const answers = [];
-      for (let i = 0; i < 3; i++) answers.push((await handler({}, context)).statusCode);
-      console.log(JSON.stringify(answers));`;
     for (const address of ['127.0.0.1:9', 'garbage', 'udp:[::1]:9 tcp:127.0.0.1:9']) {
-      const out = await new Promise<string>((done, fail) =>
-        execFile(
-          process.execPath,
-          ['--input-type=module', '-e', script],
-          {
-            env: {
-              ...process.env,
-              LAMBDA_INFRA_TRACING: 'otel',
-              AWS_XRAY_DAEMON_ADDRESS: address,
-              _X_AMZN_TRACE_ID: lambdaHeader().header,
-              POWERTOOLS_METRICS_DISABLED: 'true',
-            },
-          },
-          (error, stdout, stderr) => (error ? fail(new Error(stderr)) : done(stdout)),
-        ),
-      );
-      expect(out.trim().split('\n').at(-1), address).toBe('[200,200,200]');
+      const answers = await invokeInContainer({
+        AWS_XRAY_DAEMON_ADDRESS: address,
+        _X_AMZN_TRACE_ID: lambdaHeader().header,
+      });
+      expect(answers, address).toEqual([200, 200, 200]);
     }
   });
 });
