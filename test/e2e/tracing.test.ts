@@ -3,12 +3,12 @@
 // daemon on a loopback UDP port, which decodes the OTLP they send. One request is followed from the invocation
 // Lambda traced, through the send to SQS, to the worker's handling of the message.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { sql } from '@lambda-infra/shared/db';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import { type DecodedSpan, type FakeDaemon, startFakeDaemon } from '../support/otlp.ts';
+import { type DecodedSpan, type FakeDaemon, lambdaTraceHeader, startFakeDaemon } from '../support/otlp.ts';
 import { useEventsPipeline } from '../support/pipeline.ts';
 import { until } from '../support/sqs.ts';
 
@@ -29,14 +29,6 @@ const pipeline = useEventsPipeline(`trace-${process.pid}`, () => ({
   AWS_XRAY_DAEMON_ADDRESS: daemon.address,
 }));
 const { sqs } = pipeline;
-
-/** A trace header as Lambda sets it in `_X_AMZN_TRACE_ID` for an invocation it traces. */
-function lambdaHeader(sampled: boolean) {
-  const traceId = Math.floor(Date.now() / 1000).toString(16) + randomBytes(12).toString('hex');
-  const parent = randomBytes(8).toString('hex');
-  const header = `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${parent};Sampled=${sampled ? 1 : 0};Lineage=1:abcd1234:0`;
-  return { traceId, parent, header };
-}
 
 async function post(type: string, traceHeader: string) {
   process.env._X_AMZN_TRACE_ID = traceHeader;
@@ -62,7 +54,7 @@ const only = (spans: DecodedSpan[], what: string) => {
 
 describe('OpenTelemetry tracing through API → SQS → worker', () => {
   it('exports one trace across the three, each span the child of the one before', async () => {
-    const lambda = lambdaHeader(true);
+    const lambda = lambdaTraceHeader(true);
     const posted = await post(`trace.one-${randomUUID().slice(0, 6)}`, lambda.header);
     expect(posted.status).toBe(202);
     const inTrace = () => daemon.spans.filter((s) => s.traceId === lambda.traceId);
@@ -100,13 +92,13 @@ describe('OpenTelemetry tracing through API → SQS → worker', () => {
   });
 
   it('exports nothing of an invocation Lambda did not sample, on either side of the queue', async () => {
-    const lambda = lambdaHeader(false);
+    const lambda = lambdaTraceHeader(false);
     const posted = await post(`trace.unsampled-${randomUUID().slice(0, 6)}`, lambda.header);
     expect(posted.status).toBe(202);
     await until(() => stored(posted.id));
     // The worker's invocation, which does not inherit the decision, is exported once the message is handled.
     const before = daemon.spans.length;
-    const control = lambdaHeader(true);
+    const control = lambdaTraceHeader(true);
     const marker = await post(`trace.control-${randomUUID().slice(0, 6)}`, control.header);
     await until(() => stored(marker.id));
     await until(() =>

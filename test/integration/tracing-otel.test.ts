@@ -1,7 +1,7 @@
 // The OpenTelemetry back end in one process, against fauxqs and a fake X-Ray daemon on loopback: a FIFO queue
 // carries the trace as a standard one does, a daemon that is not there (or an address that is garbage) costs no
 // invocation anything, errors close spans as what they became, and the trace attribute gives way to the caller's.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { InfraError } from '@lambda-infra/shared/errors';
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { XRayDaemonExporter } from '../../shared/src/observability/tracing/otel.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import { type FakeDaemon, startFakeDaemon } from '../support/otlp.ts';
+import { type FakeDaemon, lambdaTraceHeader, startFakeDaemon } from '../support/otlp.ts';
 import { fauxqsClient, until } from '../support/sqs.ts';
 
 vi.hoisted(() => {
@@ -57,16 +57,6 @@ async function queue(fifo: boolean): Promise<string> {
   return QueueUrl!;
 }
 
-function lambdaHeader() {
-  const traceId = Math.floor(Date.now() / 1000).toString(16) + randomBytes(12).toString('hex');
-  const parent = randomBytes(8).toString('hex');
-  return {
-    traceId,
-    parent,
-    header: `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${parent};Sampled=1`,
-  };
-}
-
 /** Runs `fn` as one invocation Lambda traced with `header`, through the library's base handler. */
 async function invoke<T>(header: string, fn: () => Promise<T>): Promise<T> {
   process.env._X_AMZN_TRACE_ID = header;
@@ -87,7 +77,7 @@ describe('OpenTelemetry tracing, one process', () => {
     ['FIFO', true],
   ])('links a message on a %s queue to the span that sent it', async (_kind, fifo) => {
     const url = await queue(fifo);
-    const lambda = lambdaHeader();
+    const lambda = lambdaTraceHeader();
     const publisher = createPublisher<{ n: number }>({ queueUrl: url, breaker: false });
     const { messageId } = await invoke(lambda.header, () =>
       publisher.publish({ n: 1 }, fifo ? { groupId: 'g-1' } : {}),
@@ -123,7 +113,7 @@ describe('OpenTelemetry tracing, one process', () => {
   });
 
   it('closes a span as an error when the handler throws, and as the answer a middleware made of it', async () => {
-    const lambda = lambdaHeader();
+    const lambda = lambdaTraceHeader();
     const thrown = invoke(lambda.header, async () => {
       throw new Error('boom');
     });
@@ -135,7 +125,7 @@ describe('OpenTelemetry tracing, one process', () => {
         request.response = { statusCode: 400 };
       },
     });
-    const second = lambdaHeader();
+    const second = lambdaTraceHeader();
     process.env._X_AMZN_TRACE_ID = second.header;
     try {
       expect(await answered({}, lambdaContext('answered'))).toEqual({ statusCode: 400 });
@@ -158,7 +148,7 @@ describe('OpenTelemetry tracing, one process', () => {
         throw new Error('disk on fire');
       },
     });
-    const lambda = lambdaHeader();
+    const lambda = lambdaTraceHeader();
     process.env._X_AMZN_TRACE_ID = lambda.header;
     try {
       expect(
@@ -182,7 +172,7 @@ describe('OpenTelemetry tracing, one process', () => {
     const publisher = createPublisher({ queueUrl: url, breaker: false });
     const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`a${i}`, `v${i}`]));
     const ten = { ...nine, a9: 'v9' };
-    const lambda = lambdaHeader();
+    const lambda = lambdaTraceHeader();
     // With a correlation id, which takes an attribute of its own.
     await invoke(lambda.header, () =>
       withCorrelationId('c-1', async () => {
@@ -254,11 +244,11 @@ async function invokeInContainer(env: Record<string, string>): Promise<number[]>
 describe('in Lambda, the invocation Lambda traces decides', () => {
   it.each([
     ['with no trace header (no active tracing)', 0, undefined],
-    ['with a header that says not sampled', 0, 'Sampled=0'],
-    ['with a sampled header', 3, 'Sampled=1'],
+    ['with a header that says not sampled', 0, false],
+    ['with a sampled header', 3, true],
   ])('%s: %i invocation spans exported', async (_what, expected, sampled) => {
     const before = daemon.spans.length;
-    const header = sampled ? lambdaHeader().header.replace('Sampled=1', sampled) : undefined;
+    const header = sampled === undefined ? undefined : lambdaTraceHeader(sampled).header;
     await invokeInContainer({
       AWS_XRAY_DAEMON_ADDRESS: daemon.address,
       AWS_LAMBDA_FUNCTION_NAME: 'f',
@@ -306,7 +296,7 @@ describe('the exporter when the daemon is not there', () => {
     for (const address of ['127.0.0.1:9', 'garbage', 'udp:[::1]:9 tcp:127.0.0.1:9']) {
       const answers = await invokeInContainer({
         AWS_XRAY_DAEMON_ADDRESS: address,
-        _X_AMZN_TRACE_ID: lambdaHeader().header,
+        _X_AMZN_TRACE_ID: lambdaTraceHeader().header,
       });
       expect(answers, address).toEqual([200, 200, 200]);
     }

@@ -2,6 +2,7 @@
 // the library's exporter sends, checks their header and decodes the OTLP protobuf they carry. The decoder reads
 // only what the tests look at (trace.proto field numbers), and fails on anything it does not expect.
 
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 
 export interface DecodedSpan {
@@ -196,4 +197,15 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     malformed,
     close: () => new Promise((done) => socket.close(() => done())),
   };
+}
+
+/**
+ * A trace header as Lambda sets it in `_X_AMZN_TRACE_ID` for an invocation it traces: the trace id (X-Ray's, in
+ * OpenTelemetry's hex) and the parent segment it names, and the header itself.
+ */
+export function lambdaTraceHeader(sampled = true): { traceId: string; parent: string; header: string } {
+  const traceId = Math.floor(Date.now() / 1000).toString(16) + randomBytes(12).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  const header = `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${parent};Sampled=${sampled ? 1 : 0};Lineage=1:abcd1234:0`;
+  return { traceId, parent, header };
 }
