@@ -46,6 +46,7 @@ export function useSsmEndpoint(region = 'us-east-1'): LocalSsm {
     endpoint?.store.clear();
     endpoint?.resetCalls();
     endpoint?.clearFaults();
+    endpoint?.setThrottle(undefined);
   });
   return {
     get endpoint() {

@@ -106,9 +106,11 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: 'local ssm',
-    synopsis: '[--port N] [--host H] [--seed DIR]',
-    about: 'run the local SSM endpoint (--seed: import every env of a config folder first)',
-    options: ['port', 'host', 'seed'],
+    synopsis: '[--port N] [--host H] [--seed DIR] [--throttle-tps N]',
+    about:
+      'run the local SSM endpoint (--seed: import every env of a config folder first; --throttle-tps: answer\n' +
+      'reads past N a second with ThrottlingException, as SSM does past its quota, 40 by default)',
+    options: ['port', 'host', 'seed', 'throttle-tps'],
   },
   {
     name: 'dev',
@@ -199,6 +201,7 @@ const options = {
   port: { type: 'string' },
   host: { type: 'string', default: '127.0.0.1' },
   seed: { type: 'string' },
+  'throttle-tps': { type: 'string' },
   queue: { type: 'string' },
   to: { type: 'string' },
   max: { type: 'string' },
@@ -470,7 +473,18 @@ async function runDb(action: string | undefined, args: string[], values: Values,
 
 async function runLocalSsm(values: Values, io: Io): Promise<number> {
   const port = portOption(values.port, 0);
-  const endpoint = await startSsmEndpoint({ port, host: values.host });
+  const throttle = values['throttle-tps'];
+  let throttleTps: number | undefined;
+  if (throttle !== undefined) {
+    throttleTps = Number(throttle);
+    if (throttle.trim() === '' || !Number.isFinite(throttleTps) || throttleTps <= 0)
+      throw new UsageError(`--throttle-tps must be a positive number of requests a second, got ${throttle}`);
+  }
+  const endpoint = await startSsmEndpoint({
+    port,
+    host: values.host,
+    ...(throttleTps === undefined ? {} : { throttleTps }),
+  });
   if (values.seed) {
     const client = localClient(endpoint.url, endpoint.store.region);
     try {
@@ -483,7 +497,9 @@ async function runLocalSsm(values: Values, io: Io): Promise<number> {
       client.destroy();
     }
   }
-  io.out(`SSM endpoint listening on ${endpoint.url}`);
+  io.out(
+    `SSM endpoint listening on ${endpoint.url}${throttleTps === undefined ? '' : ` (reads throttled past ${throttleTps} a second)`}`,
+  );
   io.out(`export AWS_ENDPOINT_URL_SSM=${endpoint.url}`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -21,6 +21,44 @@ const operations: Record<string, Operation> = {
   DescribeParameters: (store, input, region) => store.describe(input, region),
 };
 
+/** Parameter Store's reads, which share one throughput quota per account and region (40 TPS by default). */
+const QUOTA_OPERATIONS = new Set(['GetParameter', 'GetParameters', 'GetParametersByPath']);
+
+/**
+ * SSM's throughput quota as a token bucket: `tps` tokens a second, holding at most one second's worth (never
+ * less than one), each read taking one.
+ */
+class TokenBucket {
+  readonly #tps: number;
+  readonly #capacity: number;
+  #tokens: number;
+  #refilledAt: number;
+
+  constructor(tps: number) {
+    this.#tps = tps;
+    this.#capacity = Math.max(1, tps);
+    this.#tokens = this.#capacity;
+    this.#refilledAt = performance.now();
+  }
+
+  take(): boolean {
+    const now = performance.now();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#refilledAt) / 1_000) * this.#tps);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+/** The throttle's rate, checked: a positive, finite number of transactions a second. */
+export function checkThrottleTps(tps: unknown, name = 'throttleTps'): number {
+  if (typeof tps !== 'number' || !Number.isFinite(tps) || tps <= 0) {
+    throw new RangeError(`${name} must be a positive number of transactions a second, got ${String(tps)}`);
+  }
+  return tps;
+}
+
 /** A fault the endpoint answers with instead of doing the work, for tests of what callers do on failure. */
 export interface InjectedFault {
   /** How many requests get the fault; default 1. */
@@ -39,6 +77,12 @@ export interface SsmEndpointOptions {
   store?: ParameterStore;
   region?: string;
   accountId?: string;
+  /**
+   * Answer GetParameter, GetParameters and GetParametersByPath with `ThrottlingException` (HTTP 400, "Rate
+   * exceeded"), as SSM does, once more than this many a second arrive (a token bucket shared by the three, as
+   * SSM's quota is). Default: no throttle. SSM's own default is 40.
+   */
+  throttleTps?: number;
 }
 
 export interface SsmEndpoint {
@@ -51,6 +95,10 @@ export interface SsmEndpoint {
   failNext(fault: InjectedFault): void;
   /** Drops the faults not yet answered. */
   clearFaults(): void;
+  /** Requests answered with `ThrottlingException` by the throttle, for one operation or all. */
+  throttled(operation?: string): number;
+  /** Sets the throttle's rate (transactions a second), or removes it with `undefined`. */
+  setThrottle(tps: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -90,7 +138,12 @@ export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promis
       ...(options.accountId ? { accountId: options.accountId } : {}),
     });
   const counts = new Map<string, number>();
+  const throttledCounts = new Map<string, number>();
   const faults: InjectedFault[] = [];
+  let bucket =
+    options.throttleTps === undefined ? undefined : new TokenBucket(checkThrottleTps(options.throttleTps));
+  const sum = (map: Map<string, number>, operation?: string) =>
+    operation ? (map.get(operation) ?? 0) : [...map.values()].reduce((total, n) => total + n, 0);
 
   const send = (response: ServerResponse, status: number, body: unknown) => {
     const text = serialize(body);
@@ -120,6 +173,11 @@ export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promis
           __type: fault.code ?? 'ThrottlingException',
           message: fault.message ?? 'Rate exceeded',
         });
+        return;
+      }
+      if (bucket && QUOTA_OPERATIONS.has(operation) && !bucket.take()) {
+        throttledCounts.set(operation, (throttledCounts.get(operation) ?? 0) + 1);
+        send(response, 400, { __type: 'ThrottlingException', message: 'Rate exceeded' });
         return;
       }
       const run = operations[operation];
@@ -170,9 +228,15 @@ export async function startSsmEndpoint(options: SsmEndpointOptions = {}): Promis
     url: `http://${host}:${port}`,
     port,
     store,
-    calls: (operation) =>
-      operation ? (counts.get(operation) ?? 0) : [...counts.values()].reduce((sum, n) => sum + n, 0),
-    resetCalls: () => counts.clear(),
+    calls: (operation) => sum(counts, operation),
+    throttled: (operation) => sum(throttledCounts, operation),
+    resetCalls: () => {
+      counts.clear();
+      throttledCounts.clear();
+    },
+    setThrottle: (tps) => {
+      bucket = tps === undefined ? undefined : new TokenBucket(checkThrottleTps(tps));
+    },
     clearFaults: () => {
       faults.length = 0;
     },
