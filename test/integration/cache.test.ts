@@ -183,6 +183,20 @@ describe('getOrSet', () => {
     expect(await b.get('item')).toBe('from b');
   });
 
+  it('takes a value that is not JSON (written by something else) for a miss, and replaces it', async () => {
+    const c = cache();
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    await raw.set(`${redis.namespace}item`, '{"half": ', { EX: 60 });
+
+    const value = await c.getOrSet('item', () => ({ whole: true }), { ttlSeconds: 60 });
+    const stored = await raw.get(`${redis.namespace}item`);
+    raw.destroy();
+
+    expect(value).toEqual({ whole: true });
+    expect(stored).toBe('{"whole":true}');
+  });
+
   it('refreshes ahead of expiry in the background', async () => {
     const c = cache();
     let version = 0;

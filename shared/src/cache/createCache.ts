@@ -118,6 +118,16 @@ function encode(key: string, value: unknown): string {
   return json;
 }
 
+/** A stored value, or none for a missing key or one that is not JSON (written by something else): a miss, replaced. */
+function stored<T>(json: unknown): { value: T } | undefined {
+  if (typeof json !== 'string') return undefined;
+  try {
+    return { value: JSON.parse(json) as T };
+  } catch {
+    return undefined;
+  }
+}
+
 function defaultNamespace(): string {
   const env = process.env.LAMBDA_INFRA_ENV;
   const service = process.env.LAMBDA_INFRA_SERVICE ?? process.env.POWERTOOLS_SERVICE_NAME;
@@ -600,9 +610,10 @@ export class Cache {
           ? Promise.all([c.get(full), c.pTTL(full)])
           : Promise.all([c.get(full), Promise.resolve(-1)]),
       );
-      if (json !== null && json !== undefined) {
+      const found = stored<T>(json);
+      if (found) {
         this.#stats.redis.hits++;
-        const value = JSON.parse(json as string) as T;
+        const { value } = found;
         this.#rememberRead(full, value, json as string, since);
         const left = Number(pttl);
         const ttlSeconds = ttlFor(value);
@@ -627,7 +638,8 @@ export class Cache {
       try {
         // The previous holder may have stored it between our read and our lock.
         const again = await this.#read((c) => c.get(full), null);
-        if (again !== null && again !== undefined) return JSON.parse(again as string) as T;
+        const found = stored<T>(again);
+        if (found) return found.value;
         const value = await this.#load(key, loader);
         await this.set(key, value, ttlFor(value));
         return value;
@@ -642,10 +654,10 @@ export class Cache {
       await sleep(Math.min(pause, Math.max(1, deadline - this.#now())));
       pause = Math.min(pause * 2, 100);
       const json = await this.#read((c) => c.get(full), null);
-      if (json !== null && json !== undefined) {
-        const value = JSON.parse(json as string) as T;
-        this.#rememberRead(full, value, json as string, since);
-        return value;
+      const found = stored<T>(json);
+      if (found) {
+        this.#rememberRead(full, found.value, json as string, since);
+        return found.value;
       }
     }
     const value = await this.#load(key, loader);

@@ -40,6 +40,11 @@ export const metricCatalog = {
     unit: MetricUnit.Count,
     description: 'config refreshes that failed or brought an invalid value; the last good config stayed',
   },
+  configThrottled: {
+    name: 'ConfigThrottled',
+    unit: MetricUnit.Count,
+    description: 'config loads that SSM still throttled after every retry',
+  },
   cacheHits: {
     name: 'CacheHits',
     unit: MetricUnit.Count,
