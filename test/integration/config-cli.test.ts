@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ssmClient, useSsmEndpoint } from '../support/aws.ts';
+import { failure, ssmClient, useSsmEndpoint } from '../support/aws.ts';
 
 const BIN = resolve('shared/bin/lambda-infra.ts');
 
@@ -374,5 +374,42 @@ describe('lambda-infra local ssm', () => {
     expect(JSON.parse(Parameter?.Value ?? '')).toEqual({ host: 'cache.prod', pool: { max: 50 } });
     expect(await exit).toBe(0);
     client.destroy();
+  });
+
+  it('with --throttle-tps, answers reads past the rate with ThrottlingException', async () => {
+    child = spawn(
+      process.execPath,
+      [BIN, 'local', 'ssm', '--port', '0', '--seed', dir, '--throttle-tps', '1'],
+      {
+        env: { ...process.env, HOME: dir },
+      },
+    );
+    let output = '';
+    const url = await new Promise<string>((found, fail) => {
+      child!.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) found(match[1]!);
+      });
+      child!.once('exit', (code) => fail(new Error(`exited ${code}: ${output}`)));
+    });
+    const client = ssmClient(url);
+    const read = () => client.send(new GetParameterCommand({ Name: '/config/prod/orders/cache' }));
+
+    await read();
+    const refused = await failure(read());
+    client.destroy();
+
+    expect(output).toContain('(reads throttled past 1 a second)');
+    expect(refused.name).toBe('ThrottlingException');
+  });
+
+  it.each(['0', '-3', 'fast', ''])('refuses --throttle-tps %j with exit 2, naming the rule', async (tps) => {
+    const result = await cli('local', 'ssm', `--throttle-tps=${tps}`);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      `--throttle-tps must be a positive number of requests a second, got ${tps}`,
+    );
   });
 });

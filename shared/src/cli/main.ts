@@ -480,11 +480,7 @@ async function runLocalSsm(values: Values, io: Io): Promise<number> {
     if (throttle.trim() === '' || !Number.isFinite(throttleTps) || throttleTps <= 0)
       throw new UsageError(`--throttle-tps must be a positive number of requests a second, got ${throttle}`);
   }
-  const endpoint = await startSsmEndpoint({
-    port,
-    host: values.host,
-    ...(throttleTps === undefined ? {} : { throttleTps }),
-  });
+  const endpoint = await startSsmEndpoint({ port, host: values.host });
   if (values.seed) {
     const client = localClient(endpoint.url, endpoint.store.region);
     try {
@@ -497,6 +493,8 @@ async function runLocalSsm(values: Values, io: Io): Promise<number> {
       client.destroy();
     }
   }
+  // After the seed, which reads what is there through the same endpoint.
+  if (throttleTps !== undefined) endpoint.setThrottle(throttleTps);
   io.out(
     `SSM endpoint listening on ${endpoint.url}${throttleTps === undefined ? '' : ` (reads throttled past ${throttleTps} a second)`}`,
   );
