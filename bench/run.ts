@@ -54,6 +54,12 @@ const benchmarks = [
     title: 'Messaging: publishBatch against one SendMessage each, and the consumer against a bare loop',
     load: () => import('./mq.ts').then((m) => ({ run: m.benchMq, table: m.mqTable })),
   },
+  {
+    name: 'fleet',
+    title:
+      'Fleet: N containers cold-starting within 10 s against SSM throttled at 40 TPS, config shared or not',
+    load: () => import('./fleet.ts').then((m) => ({ run: m.benchFleet, table: m.fleetTable })),
+  },
 ] as const;
 
 for (const bench of benchmarks) {

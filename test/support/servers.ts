@@ -198,7 +198,7 @@ export interface PostgresServer {
  * port. fsync off (a killed process loses nothing the kernel holds); commits stay synchronous, so a kill never
  * loses a transaction it acknowledged. Needs the server binaries (Debian's postgresql package).
  */
-export async function postgresServer(): Promise<PostgresServer> {
+export async function postgresServer(options: { maxConnections?: number } = {}): Promise<PostgresServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'lambda-infra-pg-'));
   const user = postgresUser();
@@ -236,7 +236,7 @@ export async function postgresServer(): Promise<PostgresServer> {
           '-c',
           'full_page_writes=off',
           '-c',
-          'max_connections=200',
+          `max_connections=${options.maxConnections ?? 200}`,
         ],
         { ...(user ?? {}), stdio: 'ignore' },
       );
