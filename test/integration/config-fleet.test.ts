@@ -15,6 +15,7 @@ import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { createClient } from '@redis/client';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
+import { forgetSharedConfig } from '../../shared/src/local/twin/twin.ts';
 import { failure, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 import { freePort, useRedisServer } from '../support/redis.ts';
@@ -298,6 +299,29 @@ describe('config shared by the fleet through the cache', () => {
     expect((await second.current()).origin).toBe('cache');
     const unshared = new ConfigSource({ env: 'test', service, client: containerSsm(), environment: {} });
     expect((await unshared.current()).origin).toBe('ssm');
+  });
+});
+
+describe('npm run dev and the shared config', () => {
+  it("clears its env's shared copies when it writes the parameters, and no other key", async () => {
+    const raw = createClient({ url: redisUrl });
+    await raw.connect();
+    const ours = [
+      `lambda-infra:config:v1:${service}:events-api`,
+      `lambda-infra:config:v1:${service}:events-worker`,
+    ];
+    const others = [`lambda-infra:config:v1:${service}x:events-api`, `${service}:lambda-infra:config:v1`];
+    for (const key of [...ours, ...others]) await raw.set(key, '{}', { EX: 60 });
+    const warnings: string[] = [];
+
+    await forgetSharedConfig(redisUrl, service, warnings);
+    const left = await Promise.all([...ours, ...others].map((key) => raw.exists(key)));
+    raw.destroy();
+    await forgetSharedConfig(`redis://127.0.0.1:${await freePort()}`, service, warnings);
+
+    expect(left).toEqual([0, 0, 1, 1]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^the shared config in redis:\/\/127\.0\.0\.1:\d+ was not cleared: /);
   });
 });
 

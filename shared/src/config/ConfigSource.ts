@@ -63,6 +63,11 @@ interface SharedConfig {
 
 const SHARED_FORMAT = 1;
 
+/** Where the fleet's copy of a service's config sits in the cache; `sharedConfigKey(env, '*')` matches an env's. */
+export function sharedConfigKey(env: string, service: string): string {
+  return `lambda-infra:config:v${SHARED_FORMAT}:${env}:${service}`;
+}
+
 /** The shared config's shape, checked: a value in the cache that is not one is not trusted. */
 function sharedConfigOf(value: unknown): SharedConfig | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
@@ -166,7 +171,7 @@ export class ConfigSource {
 
   /** The cache key of the shared config: one per env and service, and per format. */
   get sharedKey(): string {
-    return `lambda-infra:config:v${SHARED_FORMAT}:${this.env}:${this.service}`;
+    return sharedConfigKey(this.env, this.service);
   }
 
   /** Closes the cache connection this source made for sharing; a share that was given is left open. */

@@ -19,7 +19,9 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { createClient } from '@redis/client';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { sharedConfigKey } from '../../config/ConfigSource.ts';
 import { readConfigFolder } from '../../config/folder.ts';
 import { CORRELATION_ATTRIBUTE } from '../../observability/correlation.ts';
 import { type SqsEmulator, startSqsEmulator } from '../sqs/emulator.ts';
@@ -576,6 +578,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
         });
       }
 
+      // Containers that start now read the config just written, not a copy another run shared in the cache.
+      if (cache.url) await forgetSharedConfig(cache.url, options.env, warnings);
+
       for (const route of next.routes.filter((r) => r.payloadFormatVersion !== '2.0'))
         warnings.push(
           `${route.routeKey}: payload format ${route.payloadFormatVersion} is served as 2.0 here; only 2.0 is emulated`,
@@ -934,4 +939,20 @@ function banner(input: {
     `  export AWS_ENDPOINT_URL_SQS=${input.sqsUrl} AWS_ENDPOINT_URL_SSM=${input.ssm.url} AWS_REGION=us-east-1`,
   );
   return lines;
+}
+
+/** Deletes the env's shared config copies from the cache; a cache that cannot be reached is a warning. */
+export async function forgetSharedConfig(url: string, env: string, warnings: string[]): Promise<void> {
+  const client = createClient({ url, socket: { connectTimeout: 1_000, reconnectStrategy: false } });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    for await (const keys of client.scanIterator({ MATCH: sharedConfigKey(env, '*'), COUNT: 500 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+  } catch (error) {
+    warnings.push(`the shared config in ${url} was not cleared: ${(error as Error).message}`);
+  } finally {
+    client.destroy();
+  }
 }
