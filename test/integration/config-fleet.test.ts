@@ -288,6 +288,31 @@ describe('config shared by the fleet through the cache', () => {
     expect(stored).toMatchObject({ v: 1, values: { api: '{"maxPayloadBytes":3}' }, secure: [] });
   });
 
+  it('keeps a shared copy that claims a load in the future no longer than the TTL', async () => {
+    await put('config', { ttlSeconds: 1, retryAfterSeconds: 1 });
+    await put('api', { maxPayloadBytes: 1 });
+    const source = container(cacheAt(redisUrl));
+    const raw = createClient({ url: redisUrl });
+    await raw.connect();
+    const claimed = {
+      v: 1,
+      loadedAt: Date.now() + 86_400_000,
+      values: { api: '{"maxPayloadBytes":1}', config: '{"ttlSeconds":1,"retryAfterSeconds":1}' },
+      secure: [],
+    };
+    await raw.set(source.sharedKey, JSON.stringify(claimed), { PX: 500 });
+
+    const first = await source.current();
+    await put('api', { maxPayloadBytes: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const later = await source.current();
+    raw.destroy();
+
+    expect(first.origin).toBe('cache');
+    expect(first.loadedAt).toBeLessThanOrEqual(Date.now());
+    expect(JSON.parse(later.raw.get('api') ?? 'null')).toEqual({ maxPayloadBytes: 2 });
+  });
+
   it('shares through the cache that LAMBDA_INFRA_CACHE_URL names when none is given, and closes it', async () => {
     await put('api', { maxPayloadBytes: 5 });
     const environment = { LAMBDA_INFRA_CACHE_URL: redisUrl };

@@ -248,8 +248,13 @@ export class ConfigSource {
       this.#lastFailure = undefined;
       if (!tuned) this.#tune(loaded.raw.get(CONFIG_COMPONENT));
       const ttlMs = this.#tuning.ttlSeconds * 1_000;
-      // A shared config expires for every container at once; one read late in its life still waits a moment.
-      this.#nextLoadAt = Math.max(loaded.loadedAt + ttlMs, this.#now() + Math.min(ttlMs, 1_000));
+      const now = this.#now();
+      // A shared config expires for every container at once; one read late in its life still waits a moment,
+      // and none is kept longer than the TTL from now, whatever time the copy in the cache claims.
+      this.#nextLoadAt = Math.min(
+        now + ttlMs,
+        Math.max(loaded.loadedAt + ttlMs, now + Math.min(ttlMs, 1_000)),
+      );
       return snapshot;
     } catch (error) {
       const failure =
@@ -353,7 +358,11 @@ export class ConfigSource {
     if (secure.size > 0) {
       for (const [name, value] of await this.#secureFromSsm([...secure])) raw.set(name, value);
     }
-    return { loaded: { raw, secure, loadedAt: shared.loadedAt }, tuned: false, origin: 'cache' };
+    return {
+      loaded: { raw, secure, loadedAt: Math.min(shared.loadedAt, this.#now()) },
+      tuned: false,
+      origin: 'cache',
+    };
   }
 
   /** Every parameter directly under the path (GetParametersByPath, paginated, decrypted), retried while throttled. */
