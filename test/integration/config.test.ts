@@ -58,6 +58,26 @@ describe('defineConfig', () => {
     expect(value).toEqual({ host: 'cache.internal', port: 6379, defaultTtl: 5, tls: false });
   });
 
+  it('peek() gives the value at once only while get() would: within the TTL, after the newest load', async () => {
+    await put('cache', { host: 'h', port: 1, defaultTtl: 1, tls: true });
+    const shared = source();
+    const cache = defineConfig({ component: 'cache', schema: cacheSchema, source: shared });
+    const before = cache.peek?.();
+    await cache.get();
+    const within = cache.peek?.();
+    now += 60_001;
+    const stale = cache.peek?.();
+    await put('cache', { host: 'h2', port: 1, defaultTtl: 1, tls: true });
+    const other = defineConfig({ component: 'other', schema: z.object({}), source: shared });
+    await other.get(); // loads the source again: cache has not taken that load yet
+    const behind = cache.peek?.();
+
+    expect([before, stale, behind]).toEqual([undefined, undefined, undefined]);
+    expect(within).toEqual({ host: 'h', port: 1, defaultTtl: 1, tls: true });
+    expect(await cache.get()).toMatchObject({ host: 'h2' });
+    expect(cache.peek?.()).toMatchObject({ host: 'h2' });
+  });
+
   it('makes no SSM call for a warm get() within the TTL, and one after it', async () => {
     await put('cache', { host: 'h', port: 1, defaultTtl: 1, tls: true });
     const cache = defineConfig({ component: 'cache', schema: cacheSchema, source: source() });

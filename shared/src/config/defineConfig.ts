@@ -37,6 +37,11 @@ export interface Config<T> {
   readonly defaults: unknown;
   /** The validated config; makes no SSM call while the service's config is within its TTL. */
   get(): Promise<T>;
+  /**
+   * What `get()` would give at once, without waiting: the value while the service's config is within its TTL
+   * and this component has taken its newest load; `undefined` when `get()` has work to do.
+   */
+  peek?(): T | undefined;
   /** Called with the new and the old value when a refresh changes this component. Returns an unsubscribe. */
   onChange(listener: ChangeListener<T>): () => void;
   /** The source it reads, once the first `get()` has resolved it. */
@@ -158,6 +163,11 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
     defaults: options.defaults,
     get source() {
       return source;
+    },
+    peek() {
+      return source && value !== undefined && source.version === seenVersion && source.isFresh()
+        ? value
+        : undefined;
     },
     get() {
       if (source && value !== undefined && source.version === seenVersion && source.isFresh()) {
