@@ -109,7 +109,7 @@ const COMMANDS: readonly Command[] = [
     synopsis: '[--port N] [--host H] [--seed DIR] [--throttle-tps N]',
     about:
       'run the local SSM endpoint (--seed: import every env of a config folder first; --throttle-tps: answer\n' +
-      'reads past N a second with ThrottlingException, as SSM does past its quota, 40 by default)',
+      'reads past N a second with ThrottlingException, as SSM does past its quota, which is 40 unless raised)',
     options: ['port', 'host', 'seed', 'throttle-tps'],
   },
   {

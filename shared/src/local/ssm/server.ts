@@ -52,9 +52,11 @@ class TokenBucket {
 }
 
 /** The throttle's rate, checked: a positive, finite number of transactions a second. */
-export function checkThrottleTps(tps: unknown, name = 'throttleTps'): number {
+function checkThrottleTps(tps: unknown): number {
   if (typeof tps !== 'number' || !Number.isFinite(tps) || tps <= 0) {
-    throw new RangeError(`${name} must be a positive number of transactions a second, got ${String(tps)}`);
+    throw new RangeError(
+      `throttleTps must be a positive number of transactions a second, got ${String(tps)}`,
+    );
   }
   return tps;
 }
@@ -89,7 +91,7 @@ export interface SsmEndpoint {
   readonly url: string;
   readonly port: number;
   readonly store: ParameterStore;
-  /** Requests served, for one operation or all. */
+  /** Requests received, for one operation or all; those the throttle refused included. */
   calls(operation?: string): number;
   resetCalls(): void;
   failNext(fault: InjectedFault): void;
