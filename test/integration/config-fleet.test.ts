@@ -11,6 +11,7 @@ import {
 import { type Cache, createCache } from '@lambda-infra/shared/cache';
 import { ConfigSource, defineConfig } from '@lambda-infra/shared/config';
 import type { InfraError } from '@lambda-infra/shared/errors';
+import { createHttpHandler } from '@lambda-infra/shared/handler';
 import { startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { createClient } from '@redis/client';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
@@ -18,6 +19,7 @@ import { z } from 'zod';
 import { forgetSharedConfig } from '../../shared/src/local/twin/twin.ts';
 import { failure, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
+import { httpEvent, lambdaContext } from '../support/events.ts';
 import { freePort, useRedisServer } from '../support/redis.ts';
 
 const local = useSsmEndpoint();
@@ -414,6 +416,30 @@ describe('a container whose Redis is down loads from SSM, with backoff while SSM
       }
     },
   );
+
+  it('SSM refusing at cold start with no Redis: the HTTP handler answers 503 with Retry-After, not a 500', async () => {
+    await put('api', { maxPayloadBytes: 9 });
+    local.endpoint.setThrottle(0.001);
+    await local.ssm
+      .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
+      .catch(() => undefined);
+    const api = defineConfig({
+      component: 'api',
+      schema: z.object({ maxPayloadBytes: z.number() }),
+      source: container(false, { maxAttempts: 1 }),
+    });
+    const handler = createHttpHandler({
+      config: { api },
+      handle: (_request, { config }) => ({ statusCode: 200, body: config.api }),
+    });
+
+    const response = await handler(httpEvent({ method: 'GET', path: '/x' }), lambdaContext());
+
+    expect(response.statusCode).toBe(503);
+    expect(Number(response.headers?.['retry-after'])).toBeGreaterThan(0);
+    expect(response.body).not.toContain('Throttling');
+    expect(local.endpoint.throttled('GetParametersByPath')).toBe(quickRetry.retries + 1);
+  });
 
   it('a cache URL with nothing listening: config from SSM, no error', async () => {
     await put('api', { maxPayloadBytes: 11 });
