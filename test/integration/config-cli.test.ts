@@ -345,6 +345,24 @@ describe('lambda-infra config, knowing the schemas', () => {
 describe('lambda-infra local ssm', () => {
   let child: ChildProcess | undefined;
 
+  /** `lambda-infra local ssm --port 0 --seed DIR` and more, once it says where it listens. */
+  async function startLocalSsm(
+    args: string[],
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ url: string; output: () => string }> {
+    child = spawn(process.execPath, [BIN, 'local', 'ssm', '--port', '0', '--seed', dir, ...args], { env });
+    let output = '';
+    const url = await new Promise<string>((found, fail) => {
+      child!.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) found(match[1]!);
+      });
+      child!.once('exit', (code) => fail(new Error(`exited ${code}: ${output}`)));
+    });
+    return { url, output: () => output };
+  }
+
   afterEach(() => {
     child?.kill('SIGKILL');
   });
@@ -352,47 +370,21 @@ describe('lambda-infra local ssm', () => {
   it('prints the URL it listens on, serves the seeded config, and stops on SIGTERM', async () => {
     // As a new user runs it: no AWS region, credentials or endpoint in the environment.
     const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-    child = spawn(process.execPath, [BIN, 'local', 'ssm', '--port', '0', '--seed', dir], {
-      env: { ...bare, HOME: dir },
-    });
-    let output = '';
-    const url = await new Promise<string>((found, fail) => {
-      child!.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(output);
-        if (match) found(match[1]!);
-      });
-      child!.once('exit', (code) => fail(new Error(`exited ${code}: ${output}`)));
-    });
+    const { url, output } = await startLocalSsm([], { ...bare, HOME: dir });
     const client = ssmClient(url);
 
     const { Parameter } = await client.send(new GetParameterCommand({ Name: '/config/prod/orders/cache' }));
     const exit = new Promise<number | null>((done) => child!.once('exit', done));
-    child.kill('SIGTERM');
+    child!.kill('SIGTERM');
 
-    expect(output).toContain('seeded 3 component(s) of dev');
+    expect(output()).toContain('seeded 3 component(s) of dev');
     expect(JSON.parse(Parameter?.Value ?? '')).toEqual({ host: 'cache.prod', pool: { max: 50 } });
     expect(await exit).toBe(0);
     client.destroy();
   });
 
   it('with --throttle-tps, answers reads past the rate with ThrottlingException', async () => {
-    child = spawn(
-      process.execPath,
-      [BIN, 'local', 'ssm', '--port', '0', '--seed', dir, '--throttle-tps', '1'],
-      {
-        env: { ...process.env, HOME: dir },
-      },
-    );
-    let output = '';
-    const url = await new Promise<string>((found, fail) => {
-      child!.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(output);
-        if (match) found(match[1]!);
-      });
-      child!.once('exit', (code) => fail(new Error(`exited ${code}: ${output}`)));
-    });
+    const { url, output } = await startLocalSsm(['--throttle-tps', '1'], { ...process.env, HOME: dir });
     const client = ssmClient(url);
     const read = () => client.send(new GetParameterCommand({ Name: '/config/prod/orders/cache' }));
 
@@ -400,7 +392,7 @@ describe('lambda-infra local ssm', () => {
     const refused = await failure(read());
     client.destroy();
 
-    expect(output).toContain('(reads throttled past 1 a second)');
+    expect(output()).toContain('(reads throttled past 1 a second)');
     expect(refused.name).toBe('ThrottlingException');
   });
 

@@ -20,7 +20,7 @@ import { forgetSharedConfig } from '../../shared/src/local/twin/twin.ts';
 import { failure, useSsmEndpoint } from '../support/aws.ts';
 import { captureConsole, type Emitted } from '../support/console.ts';
 import { httpEvent, lambdaContext } from '../support/events.ts';
-import { freePort, useRedisServer } from '../support/redis.ts';
+import { deleteRedisKeys, freePort, type RedisServer, useRedisServer } from '../support/redis.ts';
 
 const local = useSsmEndpoint();
 const redisUrl = inject('redisUrl');
@@ -35,11 +35,7 @@ beforeEach(() => {
 afterEach(async () => {
   emitted.restore();
   for (const thing of made.splice(0)) await thing.close();
-  const client = createClient({ url: redisUrl });
-  await client.connect();
-  for await (const keys of client.scanIterator({ MATCH: `*${service}*`, COUNT: 500 }))
-    if (keys.length > 0) await client.del(keys);
-  client.destroy();
+  await deleteRedisKeys(redisUrl, `*${service}*`);
 });
 
 const put = (component: string, value: unknown, type: 'String' | 'SecureString' = 'String') =>
@@ -51,6 +47,26 @@ const put = (component: string, value: unknown, type: 'String' | 'SecureString' 
       Overwrite: true,
     }),
   );
+
+/** Throttles the endpoint at a rate that never refills, and spends its one token: every read after is refused. */
+async function refuseEveryRead(): Promise<void> {
+  local.endpoint.setThrottle(0.001);
+  await local.ssm
+    .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
+    .catch(() => undefined);
+}
+
+/** Runs `fn` with the test's redis-server killed or paused, and brings it back after, whatever `fn` did. */
+async function whileRedisIs(how: 'killed' | 'paused', server: RedisServer, fn: () => Promise<void>) {
+  if (how === 'killed') await server.stop();
+  else server.pause();
+  try {
+    await fn();
+  } finally {
+    server.resume();
+    if (how === 'killed') await server.start();
+  }
+}
 
 /** A container's SSM client as a function has it: the SDK's own three attempts, its own connections. */
 function containerSsm(maxAttempts = 3): SSMClient {
@@ -179,10 +195,7 @@ describe('config shared by the fleet through the cache', () => {
   it('with SSM throttled at cold start and Redis up, a container takes its config from Redis without an error', async () => {
     await put('api', { maxPayloadBytes: 4096 });
     await container(cacheAt(redisUrl)).current();
-    local.endpoint.setThrottle(0.001);
-    await local.ssm
-      .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
-      .catch(() => undefined);
+    await refuseEveryRead();
     local.endpoint.resetCalls();
 
     const api = defineConfig({
@@ -247,10 +260,7 @@ describe('config shared by the fleet through the cache', () => {
     await put('api', { maxPayloadBytes: 7 });
     const source = container(cacheAt(redisUrl), { maxAttempts: 1 });
     const first = await source.current();
-    local.endpoint.setThrottle(0.001);
-    await local.ssm
-      .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
-      .catch(() => undefined);
+    await refuseEveryRead();
     await new Promise((resolve) => setTimeout(resolve, 1_200));
 
     const after = await source.current();
@@ -361,9 +371,7 @@ describe('a container whose Redis is down loads from SSM, with backoff while SSM
       await put('api', { maxPayloadBytes: 9 });
       const share = cacheAt(redis.server.url);
       await share.ping();
-      if (how === 'killed') await redis.server.stop();
-      else redis.server.pause();
-      try {
+      await whileRedisIs(how, redis.server, async () => {
         local.endpoint.failNext({ operation: 'GetParametersByPath', code: 'ThrottlingException', times: 2 });
         local.endpoint.resetCalls();
 
@@ -372,10 +380,7 @@ describe('a container whose Redis is down loads from SSM, with backoff while SSM
         expect(snapshot.origin).toBe('ssm');
         expect(JSON.parse(snapshot.raw.get('api') ?? 'null')).toEqual({ maxPayloadBytes: 9 });
         expect(local.endpoint.calls('GetParametersByPath')).toBe(3);
-      } finally {
-        redis.server.resume();
-        if (how === 'killed') await redis.server.start();
-      }
+      });
     },
   );
 
@@ -385,13 +390,8 @@ describe('a container whose Redis is down loads from SSM, with backoff while SSM
       await put('api', { maxPayloadBytes: 9 });
       const share = cacheAt(redis.server.url);
       await share.ping();
-      if (how === 'killed') await redis.server.stop();
-      else redis.server.pause();
-      try {
-        local.endpoint.setThrottle(0.001);
-        await local.ssm
-          .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
-          .catch(() => undefined);
+      await whileRedisIs(how, redis.server, async () => {
+        await refuseEveryRead();
         local.endpoint.resetCalls();
 
         const error = (await failure(container(share, { maxAttempts: 2 }).current())) as InfraError;
@@ -410,19 +410,13 @@ describe('a container whose Redis is down loads from SSM, with backoff while SSM
         );
         // Three tries of the library, each with the SDK's two attempts.
         expect(local.endpoint.throttled('GetParametersByPath')).toBe(6);
-      } finally {
-        redis.server.resume();
-        if (how === 'killed') await redis.server.start();
-      }
+      });
     },
   );
 
   it('SSM refusing at cold start with no Redis: the HTTP handler answers 503 with Retry-After, not a 500', async () => {
     await put('api', { maxPayloadBytes: 9 });
-    local.endpoint.setThrottle(0.001);
-    await local.ssm
-      .send(new GetParameterCommand({ Name: `/config/test/${service}/api` }))
-      .catch(() => undefined);
+    await refuseEveryRead();
     const api = defineConfig({
       component: 'api',
       schema: z.object({ maxPayloadBytes: z.number() }),

@@ -11,6 +11,19 @@ import { selfSignedCertificate } from './tls.ts';
 
 export { freePort, type RedisServer, redisServer };
 
+/** Deletes every key of the Redis at `url` that matches the SCAN pattern. */
+export async function deleteRedisKeys(url: string, pattern: string): Promise<void> {
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 500 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
 /** A key prefix of the test's own, new for every test, with every key under it removed afterwards. */
 export function useRedisNamespace(): { readonly namespace: string; readonly url: string } {
   const url = inject('redisUrl');
@@ -18,15 +31,7 @@ export function useRedisNamespace(): { readonly namespace: string; readonly url:
   beforeEach(() => {
     namespace = `lambda-infra-test:${process.pid}:${randomUUID().slice(0, 8)}:`;
   });
-  afterEach(async () => {
-    const client = createClient({ url });
-    await client.connect();
-    const keys: string[] = [];
-    for await (const batch of client.scanIterator({ MATCH: `${namespace}*`, COUNT: 500 }))
-      keys.push(...batch);
-    if (keys.length > 0) await client.del(keys);
-    client.destroy();
-  });
+  afterEach(() => deleteRedisKeys(url, `${namespace}*`));
   return {
     get namespace() {
       return namespace;
