@@ -6,13 +6,15 @@
 // FLEET_SIZES=100,1000 (the default) sets N; FLEET_WINDOW_MS (10000), FLEET_TPS (40), FLEET_PROCESSES (4).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { readConfigFolder } from '@lambda-infra/shared/config';
 import { type SsmEndpoint, startSsmEndpoint } from '@lambda-infra/shared/local/ssm';
 import { createClient } from '@redis/client';
 import pg from 'pg';
 import { postgresServer, redisServer } from '../test/support/servers.ts';
 import type { ContainerOutcome, FleetPlan } from './fleetContainers.ts';
+import { percentile } from './median.ts';
 
 export interface FleetOptions {
   sizes: number[];
@@ -74,11 +76,6 @@ export function fleetOptionsFromEnvironment(): FleetOptions {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 function parseInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of text.split('\r\n')) {
@@ -95,20 +92,20 @@ async function seed(endpoint: SsmEndpoint, env: string, service: string): Promis
     region: 'us-east-1',
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
   });
-  const folder = new URL('../infra/config/prod/events-worker/', import.meta.url);
-  const values: Record<string, string> = {
-    config: JSON.stringify({ ttlSeconds: 60, retryAfterSeconds: 10 }),
-  };
-  for (const file of await readdir(folder)) {
-    if (file.endsWith('.json'))
-      values[file.slice(0, -'.json'.length)] = await readFile(new URL(file, folder), 'utf8');
-  }
-  for (const [component, value] of Object.entries(values)) {
+  const deployed = await readConfigFolder(fileURLToPath(new URL('../infra/config', import.meta.url)), {
+    env: 'prod',
+    service: 'events-worker',
+  });
+  const entries = [
+    ...deployed,
+    { component: 'config', secure: false, value: { ttlSeconds: 60, retryAfterSeconds: 10 } },
+  ];
+  for (const entry of entries) {
     await client.send(
       new PutParameterCommand({
-        Name: `/config/${env}/${service}/${component}`,
-        Value: value,
-        Type: 'String',
+        Name: `/config/${env}/${service}/${entry.component}`,
+        Value: JSON.stringify(entry.value),
+        Type: entry.secure ? 'SecureString' : 'String',
         Overwrite: true,
       }),
     );

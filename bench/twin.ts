@@ -18,7 +18,7 @@ import { eventInputSchema } from '@lambda-infra/db-migrate/events';
 import type { TwinState } from '@lambda-infra/shared/local/twin';
 import pg from 'pg';
 import { type DevProcess, startDev } from '../test/support/twin.ts';
-import { median } from './median.ts';
+import { median, percentile } from './median.ts';
 
 const STARTS = Number(process.env.BENCH_TWIN_STARTS ?? 3);
 const EVENTS = Number(process.env.BENCH_TWIN_EVENTS ?? 400);
@@ -42,11 +42,6 @@ async function start(stateDir: string): Promise<Running> {
 
 async function stop(twin: Running): Promise<void> {
   await twin.interrupt();
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** Sends `count` events, `CONCURRENCY` at a time, and waits for every one to be stored; latency per event. */
