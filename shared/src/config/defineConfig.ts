@@ -157,6 +157,10 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
     return next;
   };
 
+  /** The value in use while it is the newest and the service's config is within its TTL. */
+  const current = (): T | undefined =>
+    source && value !== undefined && source.version === seenVersion && source.isFresh() ? value : undefined;
+
   return {
     component,
     schema: schema as z.ZodType<T>,
@@ -164,15 +168,10 @@ export function defineConfig<S extends z.ZodType>(options: DefineConfigOptions<S
     get source() {
       return source;
     },
-    peek() {
-      return source && value !== undefined && source.version === seenVersion && source.isFresh()
-        ? value
-        : undefined;
-    },
+    peek: current,
     get() {
-      if (source && value !== undefined && source.version === seenVersion && source.isFresh()) {
-        return Promise.resolve(value);
-      }
+      const ready = current();
+      if (ready !== undefined) return Promise.resolve(ready);
       source ??= sharedConfigSource();
       status ??= source.register(component);
       return source
